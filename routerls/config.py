@@ -1,0 +1,417 @@
+"""Layered YAML configuration, structured into typed classes with cattrs.
+
+Layers, low → high: the built-in `defaults.yaml`, the user file, the workspace `.routerls.yaml`,
+`ROUTERLS_CONFIG`, then LSP settings. Dicts merge key by key and lists replace. Every value
+remembers the file and line it came from, so one bad key anywhere yields one `ConfigError`
+that says `file:line: key: what is wrong (what is allowed)`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+import yaml
+from cattrs.gen import make_dict_structure_fn
+
+TIER_NAMES_HINT = "a tier named under `tiers:`"
+STRATEGIES = ("cost", "balanced", "quality")
+ON_EXCEED = ("downgrade", "block", "warn")
+RESULTS = ("replace", "insert_above", "new_file", "markdown")
+STYLES = ("chat", "completion")
+
+
+class ConfigError(Exception):
+    """One bad setting, located: `file:line: key: message`."""
+
+    def __init__(self, message: str, file: str = "<config>", line: int | None = None, key: str = ""):
+        self.file, self.line, self.key, self.message = file, line, key, message
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+@attrs.frozen
+class Price:
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+
+@attrs.frozen
+class ModelEntry:
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float | None = None
+    price: Price | None = None
+    context_window: int | None = None
+    style: str = "chat"
+
+    @property
+    def name(self) -> str:
+        """The short name users see in titles: `claude-haiku-4-5`, not the provider path."""
+        return self.model.rsplit("/", 1)[-1]
+
+
+@attrs.frozen
+class Tier:
+    models: tuple[ModelEntry, ...] = ()
+
+
+@attrs.frozen
+class Rule:
+    match: str | None = None
+    min_tokens: int | None = None
+    tier: str | None = None
+    at_least: str | None = None
+
+
+@attrs.frozen
+class Budgets:
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
+    on_exceed: str = "downgrade"
+
+
+@attrs.frozen
+class GatewaySettings:
+    timeout_s: float = 60.0
+    retries: int = 2
+    backoff_s: float = 0.5
+    max_output_tokens: int = 2048
+
+
+@attrs.frozen
+class Hover:
+    explain: bool = False
+
+
+@attrs.frozen
+class LedgerSettings:
+    store_prompts: bool = False
+
+
+@attrs.frozen
+class UserAction:
+    name: str
+    title: str
+    task: str
+    prompt: str
+    result: str = "replace"
+
+
+@attrs.frozen
+class Config:
+    strategy: str = "balanced"
+    tiers: dict[str, Tier] = attrs.field(factory=dict)
+    tasks: dict[str, str] = attrs.field(factory=dict)
+    rules: tuple[Rule, ...] = ()
+    budgets: Budgets = Budgets()
+    gateway: GatewaySettings = GatewaySettings()
+    hover: Hover = Hover()
+    ledger: LedgerSettings = LedgerSettings()
+    actions: tuple[UserAction, ...] = ()
+    # where each setting came from, for errors found after loading; not part of equality
+    origins: dict[str, tuple[str, int | None]] = attrs.field(factory=dict, eq=False, repr=False)
+
+    @property
+    def tier_order(self) -> tuple[str, ...]:
+        return tuple(self.tiers)
+
+    def tier_index(self, tier: str) -> int:
+        return self.tier_order.index(tier)
+
+
+# --- structuring -------------------------------------------------------------------------
+
+def _converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+
+    def strict(kind: type) -> Any:
+        def structure(value: Any, _: type) -> Any:
+            if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise ValueError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+            return value
+
+        return structure
+
+    for kind in (str, int, float, bool):
+        conv.register_structure_hook(kind, strict(kind))
+    for cls in (Price, ModelEntry, Tier, Rule, Budgets, GatewaySettings, Hover, LedgerSettings,
+                UserAction):
+        conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
+    return conv
+
+
+_CONVERTER = _converter()
+
+
+# --- YAML with line numbers --------------------------------------------------------------
+
+class _Located:
+    """Loads YAML into plain data and records `path → line` for every key."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.lines: dict[str, int] = {}
+
+    def load(self, text: str) -> Any:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"YAML syntax error: {problem}", self.file, line) from None
+        return {} if node is None else self._walk(node, "")
+
+    def _walk(self, node: yaml.Node, path: str) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                sub = f"{path}.{key}" if path else key
+                self.lines[sub] = key_node.start_mark.line + 1
+                out[key] = self._walk(value_node, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                sub = f"{path}[{i}]"
+                self.lines[sub] = item.start_mark.line + 1
+                items.append(self._walk(item, sub))
+            return items
+        return yaml.SafeLoader(" ").construct_object(node, deep=True)  # type: ignore[arg-type]
+
+
+def _parse_yaml(text: str, file: str) -> tuple[dict[str, Any], dict[str, tuple[str, int | None]]]:
+    located = _Located(file)
+    data = located.load(text)
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of settings", file, 1)
+    return data, {path: (file, line) for path, line in located.lines.items()}
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict, layer_origins: dict,
+           file: str, path: str = "") -> dict[str, Any]:
+    """Lay `over` onto `base`: dicts merge, everything else replaces (and drops stale origins)."""
+    out = dict(base)
+    for key, value in over.items():
+        sub = f"{path}.{key}" if path else key
+        merged = isinstance(value, Mapping) and isinstance(out.get(key), dict)
+        if merged:
+            out[key] = _merge(out[key], value, origins, layer_origins, file, sub)
+        else:
+            for stale in [p for p in origins if p.startswith((sub + ".", sub + "["))]:
+                del origins[stale]
+            out[key] = value
+            origins.update({p: w for p, w in layer_origins.items() if p.startswith((sub + ".", sub + "["))})
+        origins[sub] = layer_origins.get(sub, (file, None))
+    return out
+
+
+# --- loading -----------------------------------------------------------------------------
+
+DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "routerls" / "config.yaml"
+
+
+def layer_files(workspace: Path | None) -> list[Path]:
+    """The config files that exist, low → high (the defaults file first)."""
+    files = [DEFAULTS_PATH, user_config_path()]
+    if workspace is not None:
+        files.append(workspace / ".routerls.yaml")
+    env = os.environ.get("ROUTERLS_CONFIG")
+    if env:
+        files.append(Path(env))
+    return [f for i, f in enumerate(files) if f.is_file() or (i == len(files) - 1 and env and f == Path(env))]
+
+
+def load_config(workspace: Path | None = None, overrides: Mapping[str, Any] | None = None,
+                files: list[Path] | None = None) -> Config:
+    """Read every layer and structure the result; raises `ConfigError` on any bad setting."""
+    data: dict[str, Any] = {}
+    origins: dict[str, tuple[str, int | None]] = {}
+    for path in files if files is not None else layer_files(workspace):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file: {exc.strerror}", str(path)) from None
+        layer, layer_origins = _parse_yaml(text, str(path))
+        data = _merge(data, layer, origins, layer_origins, str(path))
+    if overrides:
+        data = _merge(data, _plain(overrides), origins, {}, "LSP settings (routerls)")
+    return structure(data, origins)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _locate(origins: Mapping[str, tuple[str, int | None]], path: str) -> tuple[str, int | None]:
+    """The origin of `path`, or of its nearest located ancestor."""
+    probe = path
+    while probe:
+        if probe in origins:
+            return origins[probe]
+        cut = max(probe.rfind("."), probe.rfind("["))
+        probe = probe[:cut] if cut > 0 else ""
+    return ("<config>", None)
+
+
+def _fail(origins: Mapping, path: str, message: str) -> ConfigError:
+    file, line = _locate(origins, path)
+    return ConfigError(message, file, line, path)
+
+
+def structure(data: dict[str, Any], origins: dict[str, tuple[str, int | None]] | None = None) -> Config:
+    origins = origins if origins is not None else {}
+    _check_keys(data, origins)
+    try:
+        fields = {f.name: f for f in attrs.fields(Config) if f.name != "origins"}
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            kwargs[name] = _structure_field(name, value, fields[name].type, origins)
+        config = Config(**kwargs, origins=dict(origins))
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None
+    _validate(config, origins)
+    return config
+
+
+_FIELD_TYPES: dict[str, Any] = {
+    "strategy": str,
+    "tiers": dict[str, Tier],
+    "tasks": dict[str, str],
+    "rules": tuple[Rule, ...],
+    "budgets": Budgets,
+    "gateway": GatewaySettings,
+    "hover": Hover,
+    "ledger": LedgerSettings,
+    "actions": tuple[UserAction, ...],
+}
+
+
+def _check_keys(data: Mapping[str, Any], origins: Mapping) -> None:
+    for key in data:
+        if key not in _FIELD_TYPES:
+            raise _fail(origins, key, f"unknown setting; allowed: {', '.join(_FIELD_TYPES)}")
+
+
+def _structure_field(name: str, value: Any, _: Any, origins: Mapping) -> Any:
+    kind = _FIELD_TYPES[name]
+    container = getattr(kind, "__origin__", kind)
+    if (container is dict or attrs.has(container)) and not isinstance(value, Mapping):
+        raise _fail(origins, name, f"expected a mapping, got {type(value).__name__} {value!r}")
+    if container is tuple and not isinstance(value, list):
+        raise _fail(origins, name, f"expected a list, got {type(value).__name__} {value!r}")
+    try:
+        return _CONVERTER.structure(value, kind)
+    except Exception as exc:  # cattrs groups errors; report the first, located
+        path, message = _first_error(exc, name)
+        raise _fail(origins, path, message) from None
+
+
+def _first_error(exc: BaseException, root: str) -> tuple[str, str]:
+    """Walk a cattrs exception group down to one leaf: (dotted path, message)."""
+    path = root
+    while True:
+        for note in getattr(exc, "__notes__", None) or []:
+            if isinstance(note, cattrs.AttributeValidationNote):
+                path = f"{path}.{note.name}"
+            elif isinstance(note, cattrs.IterableValidationNote):
+                index = note.index
+                path = f"{path}.{index}" if isinstance(index, str) else f"{path}[{index}]"
+        if not (isinstance(exc, cattrs.BaseValidationError) and exc.exceptions):
+            break
+        exc = exc.exceptions[0]
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        key = sorted(exc.extra_fields)[0]
+        allowed = ", ".join(f.name for f in attrs.fields(exc.cl))
+        return f"{path}.{key}", f"unknown key; allowed: {allowed}"
+    if isinstance(exc, KeyError):
+        return path, f"missing required key {exc.args[0]!r}"
+    return path, str(exc) or type(exc).__name__
+
+
+def _validate(config: Config, origins: Mapping) -> None:
+    """Checks that need more than a type: names that must exist, regexes, ranges."""
+    tiers = config.tier_order
+    if not tiers:
+        raise _fail(origins, "tiers", "at least one tier is needed")
+    allowed_tiers = f"allowed: {', '.join(tiers)}"
+
+    def tier_ok(value: str | None, path: str) -> None:
+        if value is not None and value not in config.tiers:
+            raise _fail(origins, path, f"unknown tier {value!r}; {allowed_tiers}")
+
+    if config.strategy not in STRATEGIES:
+        raise _fail(origins, "strategy", f"unknown strategy {config.strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    for name, tier in config.tiers.items():
+        if not tier.models:
+            raise _fail(origins, f"tiers.{name}.models", "a tier needs at least one model")
+        for i, entry in enumerate(tier.models):
+            path = f"tiers.{name}.models[{i}]"
+            if entry.style not in STYLES:
+                raise _fail(origins, f"{path}.style", f"unknown style {entry.style!r}; allowed: {', '.join(STYLES)}")
+            if entry.timeout_s is not None and entry.timeout_s <= 0:
+                raise _fail(origins, f"{path}.timeout_s", "must be greater than 0")
+            if entry.price is not None and min(entry.price.input_per_mtok, entry.price.output_per_mtok) < 0:
+                raise _fail(origins, f"{path}.price", "prices must be 0 or more")
+    for task, tier in config.tasks.items():
+        tier_ok(tier, f"tasks.{task}")
+    for i, rule in enumerate(config.rules):
+        path = f"rules[{i}]"
+        if rule.match is None and rule.min_tokens is None:
+            raise _fail(origins, path, "a rule needs `match` (a regex) or `min_tokens`")
+        if (rule.tier is None) == (rule.at_least is None):
+            raise _fail(origins, path, "a rule sets exactly one of `tier` or `at_least`")
+        if rule.match is not None:
+            try:
+                re.compile(rule.match)
+            except re.error as exc:
+                raise _fail(origins, f"{path}.match", f"bad regular expression: {exc}") from None
+        if rule.min_tokens is not None and rule.min_tokens < 0:
+            raise _fail(origins, f"{path}.min_tokens", "must be 0 or more")
+        tier_ok(rule.tier, f"{path}.tier")
+        tier_ok(rule.at_least, f"{path}.at_least")
+    b = config.budgets
+    for key in ("daily_usd", "monthly_usd"):
+        value = getattr(b, key)
+        if value is not None and value < 0:
+            raise _fail(origins, f"budgets.{key}", f"budget must be 0 or more, got {value}")
+    if b.on_exceed not in ON_EXCEED:
+        raise _fail(origins, "budgets.on_exceed", f"unknown value {b.on_exceed!r}; allowed: {', '.join(ON_EXCEED)}")
+    g = config.gateway
+    if g.timeout_s <= 0 or g.retries < 0 or g.backoff_s < 0 or g.max_output_tokens <= 0:
+        raise _fail(origins, "gateway", "timeout_s and max_output_tokens must be > 0; retries, backoff_s >= 0")
+    seen: set[str] = set()
+    for i, action in enumerate(config.actions):
+        path = f"actions[{i}]"
+        if action.result not in RESULTS:
+            raise _fail(origins, f"{path}.result", f"unknown result {action.result!r}; allowed: {', '.join(RESULTS)}")
+        if action.task not in config.tasks:
+            raise _fail(origins, f"{path}.task",
+                        f"unknown task {action.task!r}; allowed: {', '.join(config.tasks)}")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", action.name):
+            raise _fail(origins, f"{path}.name", "use lowercase letters, digits, '-' and '_'")
+        if action.name in seen:
+            raise _fail(origins, f"{path}.name", f"action {action.name!r} is defined twice")
+        seen.add(action.name)
+
+
+Strategy = Literal["cost", "balanced", "quality"]
