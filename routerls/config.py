@@ -8,6 +8,7 @@ that says `file:line: key: what is wrong (what is allowed)`.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -128,7 +129,9 @@ class Config:
 
 # --- structuring -------------------------------------------------------------------------
 
+@functools.cache
 def _converter() -> cattrs.Converter:
+    """Built on first load, not at import: generating the structure functions costs ~10 ms."""
     conv = cattrs.Converter(forbid_extra_keys=True)
 
     def strict(kind: type) -> Any:
@@ -149,9 +152,6 @@ def _converter() -> cattrs.Converter:
     return conv
 
 
-_CONVERTER = _converter()
-
-
 # --- YAML with line numbers --------------------------------------------------------------
 
 class _Located:
@@ -165,10 +165,13 @@ class _Located:
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
+            # an unclosed bracket is noticed at the end of the file; point at where it opened
+            mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
             problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(f"YAML syntax error: {problem}", self.file, line) from None
+            context = getattr(exc, "context", None)
+            detail = f"{context}: {problem}" if context else problem
+            raise ConfigError(f"YAML syntax error ({detail})", self.file, line) from None
         return {} if node is None else self._walk(node, "")
 
     def _walk(self, node: yaml.Node, path: str) -> Any:
@@ -320,7 +323,7 @@ def _structure_field(name: str, value: Any, _: Any, origins: Mapping) -> Any:
     if container is tuple and not isinstance(value, list):
         raise _fail(origins, name, f"expected a list, got {type(value).__name__} {value!r}")
     try:
-        return _CONVERTER.structure(value, kind)
+        return _converter().structure(value, kind)
     except Exception as exc:  # cattrs groups errors; report the first, located
         path, message = _first_error(exc, name)
         raise _fail(origins, path, message) from None

@@ -1,0 +1,203 @@
+"""Which tier (and so which models) runs an action, and why — one pure function.
+
+Precedence, low → high: the task's tier from `tasks:`, the first matching rule, the strategy
+shift (cost: one tier down, quality: one up), an explicit tag or `tier` argument, and last the
+budget (`downgrade` steps down until the estimate fits; `block` refuses; `warn` only says so).
+An explicit tier beats everything but a `block` budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from routerls.config import Config, ModelEntry
+
+TAGS = {"@local": "local", "@cheap": "cheap", "@mid": "mid", "@frontier": "frontier",
+        "@fast": "cheap", "@heavy": "frontier"}
+_TAG_RE = re.compile(r"(?<!\S)@(local|cheap|mid|frontier|fast|heavy)\b")
+
+PriceOf = Callable[["ModelEntry"], "tuple[float, float] | None"]  # $ per million tokens (in, out)
+
+
+class RouteError(ValueError):
+    """The request names something that does not exist (a tier, a task)."""
+
+
+@attrs.frozen
+class Spend:
+    today_usd: float = 0.0
+    month_usd: float = 0.0
+
+
+@attrs.frozen
+class RouteDecision:
+    tier: str
+    models: tuple[ModelEntry, ...]
+    reason: str
+    rule: str | None = None  # which setting decided: "tasks.fix", "rules[0]", "tag @mid", …
+    pinned: bool = False  # the user chose the tier: no fallback to other tiers
+    blocked: bool = False  # refused by budget; nothing may be called
+    estimated_usd: float | None = None
+
+    @property
+    def model(self) -> ModelEntry:
+        return self.models[0]
+
+
+def parse_tags(instruction: str | None) -> tuple[str | None, str | None]:
+    """(tier named by the last `@tag`, the instruction without tags)."""
+    if not instruction or "@" not in instruction:
+        return None, instruction
+    found = _TAG_RE.findall(instruction)
+    if not found:
+        return None, instruction
+    cleaned = " ".join(_TAG_RE.sub(" ", instruction).split())
+    return TAGS["@" + found[-1]], cleaned or None
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(source: str) -> re.Pattern[str]:
+    pat = _PATTERNS.get(source)
+    if pat is None:
+        pat = _PATTERNS[source] = re.compile(source)
+    return pat
+
+
+def _shift(order: Sequence[str], tier: str, steps: int) -> str:
+    i = min(max(order.index(tier) + steps, 0), len(order) - 1)
+    return order[i]
+
+
+def estimate_usd(entry: ModelEntry, tokens_in: int, tokens_out: int, price_of: PriceOf | None) -> float | None:
+    """Cost of one call at the entry's price; None when its price is unknown."""
+    price = (entry.price.input_per_mtok, entry.price.output_per_mtok) if entry.price else None
+    if price is None and price_of is not None:
+        price = price_of(entry)
+    if price is None:
+        return None
+    return (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
+
+
+def _money(x: float) -> str:
+    return f"${x:.4f}" if x < 0.01 else f"${x:.2f}"
+
+
+def route(
+    config: Config,
+    task: str,
+    *,
+    text: str = "",
+    tokens: int = 0,
+    tier: str | None = None,
+    instruction: str | None = None,
+    spend: Spend = Spend(),
+    price_of: PriceOf | None = None,
+    expected_output_tokens: int | None = None,
+) -> RouteDecision:
+    """Decide the tier for one request.
+
+    `match` rules read what the user asked — the instruction and `text` (the engine passes the
+    action's name) — not the selected code: a variable called `design` must not buy a frontier
+    call, and matching never scans a 20 000-line selection. Size is what `min_tokens` is for.
+    """
+    order = config.tier_order
+    tag_tier, _ = parse_tags(instruction)
+    if tier is not None and tier not in config.tiers:
+        raise RouteError(f"unknown tier {tier!r}; allowed: {', '.join(order)}")
+
+    # 1. task → tier
+    chosen = config.tasks.get(task)
+    if chosen is None:
+        raise RouteError(f"no tier configured for task {task!r} (set `tasks.{task}`)")
+    reason = f"{task} goes to {chosen} by default"
+    rule_id: str | None = f"tasks.{task}"
+
+    # 2. rules: first match wins
+    haystack = f"{instruction}\n{text}" if instruction else text
+    for i, rule in enumerate(config.rules):
+        if rule.match is not None and not _pattern(rule.match).search(haystack):
+            continue
+        if rule.min_tokens is not None and tokens < rule.min_tokens:
+            continue
+        why = (f"it mentions “{_pattern(rule.match).search(haystack).group(0)}”"  # type: ignore[union-attr]
+               if rule.match is not None else f"it is large (~{tokens} tokens)")
+        if rule.tier is not None:
+            chosen, reason, rule_id = rule.tier, f"{why}, so {rule.tier} (rule {i + 1})", f"rules[{i}]"
+        elif rule.at_least is not None and order.index(chosen) < order.index(rule.at_least):
+            chosen, reason, rule_id = rule.at_least, f"{why}, so at least {rule.at_least} (rule {i + 1})", f"rules[{i}]"
+        break
+
+    # 3. strategy
+    if config.strategy != "balanced":
+        shifted = _shift(order, chosen, -1 if config.strategy == "cost" else 1)
+        if shifted != chosen:
+            reason += f"; {config.strategy} strategy moves it to {shifted}"
+            chosen = shifted
+
+    # 4. explicit choice wins
+    explicit = tier or tag_tier
+    pinned = explicit is not None
+    if explicit is not None:
+        if explicit not in config.tiers:
+            raise RouteError(f"unknown tier {explicit!r}; allowed: {', '.join(order)}")
+        how = "you asked for" if tier is not None else "your tag asks for"
+        chosen, reason, rule_id = explicit, f"{how} {explicit}", ("tier argument" if tier else "tag")
+
+    # 5. budget
+    b = config.budgets
+    limits = [(name, limit - used) for name, limit, used in
+              (("daily", b.daily_usd, spend.today_usd), ("monthly", b.monthly_usd, spend.month_usd))
+              if limit is not None]
+    out_tokens = expected_output_tokens if expected_output_tokens is not None else max(256, tokens // 2)
+    estimate = estimate_usd(config.tiers[chosen].models[0], tokens, out_tokens, price_of)
+    blocked = False
+    if limits:
+        which, remaining = min(limits, key=lambda kv: kv[1])
+
+        def fits(est: float | None) -> bool:
+            # an unknown price fits while money is left; only a free model fits once it is gone
+            return est == 0.0 or (remaining > 0 and (est is None or est <= remaining))
+
+        if not fits(estimate):
+            if b.on_exceed == "block":
+                blocked = True
+                left = _money(max(remaining, 0.0))
+                reason = (f"{which} budget: {left} left, and {chosen} would cost "
+                          f"{'an unknown amount' if estimate is None else '~' + _money(estimate)}; refused")
+            elif b.on_exceed == "warn" or pinned:
+                reason += f"; over the {which} budget ({'warn only' if not pinned else 'kept: you chose it'})"
+            elif not pinned:
+                start = chosen
+                i = order.index(chosen)
+                while i > 0 and not fits(estimate):
+                    i -= 1
+                    estimate = estimate_usd(config.tiers[order[i]].models[0], tokens, out_tokens, price_of)
+                chosen = order[i]
+                if chosen != start:
+                    reason = (f"{which} budget nearly spent ({_money(max(remaining, 0.0))} left), "
+                              f"so {chosen} instead of {start}")
+                    rule_id = "budgets.on_exceed"
+                if not fits(estimate):
+                    blocked = True
+                    reason = f"{which} budget spent ({_money(max(remaining, 0.0))} left) and no tier fits; refused"
+    return RouteDecision(chosen, config.tiers[chosen].models, reason, rule_id, pinned, blocked, estimate)
+
+
+def chain(config: Config, decision: RouteDecision) -> list[tuple[str, ModelEntry]]:
+    """The (tier, model) pairs to try in order: the tier's models, then — unless the user
+    pinned the tier — each stronger tier's models."""
+    order = config.tier_order
+    tiers = [decision.tier] if decision.pinned else list(order[order.index(decision.tier):])
+    return [(t, m) for t in tiers for m in config.tiers[t].models]
+
+
+def strongest(config: Config) -> ModelEntry:
+    """The model whose price the savings are measured against."""
+    return config.tiers[config.tier_order[-1]].models[0]
