@@ -1,0 +1,126 @@
+"""What the server tells an editor about runs and spend: payloads, report text, log scrubbing.
+
+Pure: no LSP objects, no I/O, so `server.py` stays wiring and these are testable on their own.
+The payload field names are the protocol contract of DESIGN.md (`$/routerls/status`,
+`routerls/spend`); change them only there first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+STATES = ("running", "done", "error", "cancelled")
+
+
+@attrs.define
+class SpendCache:
+    """Spend numbers as last read from the ledger; refreshed after each run, never per request."""
+
+    session_usd: float = 0.0
+    today_usd: float = 0.0
+    month_usd: float = 0.0
+    saved_usd: float = 0.0
+
+    @classmethod
+    def of(cls, spend: Any) -> SpendCache:
+        return cls(float(getattr(spend, "session_usd", 0.0) or 0.0),
+                   float(getattr(spend, "today_usd", 0.0) or 0.0),
+                   float(getattr(spend, "month_usd", 0.0) or 0.0),
+                   float(getattr(spend, "saved_usd", 0.0) or 0.0))
+
+
+def status_payload(state: str, *, action: str, task: str, tier: str | None, model: str | None,
+                   reason: str, spend: SpendCache, input_tokens: int = 0, output_tokens: int = 0,
+                   cost_usd: float = 0.0, saved_usd: float = 0.0, latency_ms: float = 0.0,
+                   message: str | None = None) -> dict[str, Any]:
+    """The `$/routerls/status` object, exactly the DESIGN.md fields (`message` only when set)."""
+    assert state in STATES, state
+    out: dict[str, Any] = {
+        "state": state, "action": action, "task": task, "tier": tier or "", "model": model or "",
+        "reason": reason, "inputTokens": int(input_tokens), "outputTokens": int(output_tokens),
+        "costUsd": float(cost_usd), "sessionCostUsd": spend.session_usd,
+        "todayCostUsd": spend.today_usd, "savedUsd": float(saved_usd),
+        "latencyMs": round(float(latency_ms), 1),
+    }
+    if message:
+        out["message"] = message
+    return out
+
+
+def spend_payload(spend: SpendCache, daily_usd: float | None, monthly_usd: float | None) -> dict[str, Any]:
+    """The `routerls/spend` result."""
+    return {"sessionCostUsd": spend.session_usd, "todayCostUsd": spend.today_usd,
+            "monthCostUsd": spend.month_usd, "savedUsd": spend.saved_usd,
+            "budget": {"dailyUsd": daily_usd, "monthlyUsd": monthly_usd}}
+
+
+def _money(x: float) -> str:
+    return f"${x:.6f}" if 0 < x < 0.01 else f"${x:.4f}"
+
+
+def report_markdown(rows: Iterable[Any], spend: SpendCache, by: str = "model") -> str:
+    """A spend summary as a Markdown table (rows as `ledger.report` gives them)."""
+    rows = list(rows)
+    lines = [f"# routerls spend by {by}", "",
+             f"| {by} | calls | tokens in | tokens out | cost | always-frontier | saved |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.key} | {r.calls} | {r.input_tokens} | {r.output_tokens} | "
+                     f"{_money(r.cost_usd)} | {_money(r.counterfactual_usd)} | {_money(r.saved_usd)} |")
+    if not rows:
+        lines.append("| (no calls yet) | 0 | 0 | 0 | $0.0000 | $0.0000 | $0.0000 |")
+    total = sum(r.cost_usd for r in rows)
+    saved = sum(r.saved_usd for r in rows)
+    lines += ["", (f"Total {_money(total)}, saved {_money(saved)} against always-frontier. "
+                   f"This session {_money(spend.session_usd)}, today {_money(spend.today_usd)}, "
+                   f"this month {_money(spend.month_usd)}.")]
+    return "\n".join(lines) + "\n"
+
+
+# --- secrets never reach a log ------------------------------------------------------------
+
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{20,}")
+
+
+class Scrubber:
+    """Replaces API keys with `***`: the values of every `api_key_env` the config names, and
+    anything shaped like a provider key (`sk-…`), wherever they would be written."""
+
+    def __init__(self) -> None:
+        self.secrets: tuple[str, ...] = ()
+
+    def watch(self, env_names: Iterable[str], environ: Mapping[str, str] = os.environ) -> None:
+        values = {environ.get(name, "") for name in env_names}
+        # longest first, so a key that contains another is replaced whole
+        self.secrets = tuple(sorted((v for v in values if len(v) >= 4), key=len, reverse=True))
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return _KEY_LIKE.sub("***", text)
+
+
+class ScrubFilter(logging.Filter):
+    """A logging filter that renders each record once, scrubbed, before any handler writes it."""
+
+    def __init__(self, scrub: Scrubber):
+        super().__init__()
+        self.scrub = scrub
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not hide the record
+            message = str(record.msg)
+        record.msg, record.args = self.scrub(message), None
+        if record.exc_info:
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
