@@ -181,7 +181,7 @@ async def start_session(tmp: Path, *, capabilities: str = "neovim@v0.10.0",
            "ROUTERLS_TEST_KEY": SECRET, **(extra_env or {})}
 
     client = make_test_lsp_client()
-    client.protocol._converter.register_structure_hook(Union[T.Command, T.CodeAction], _code_action_or_command)
+    client.protocol._converter.register_structure_hook(Union[T.Command, T.CodeAction], _code_action_or_command)  # noqa: UP007
     session = Session(client, models, root, data)
 
     @client.feature(T.WORKSPACE_APPLY_EDIT)
