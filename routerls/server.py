@@ -92,7 +92,10 @@ class RouterProtocol(LanguageServerProtocol):
             ordered = [T.PositionEncodingKind.Utf16] + [e for e in offered if e != T.PositionEncodingKind.Utf16]
             caps = attrs.evolve(params.capabilities, general=attrs.evolve(general, position_encodings=ordered))
             params = attrs.evolve(params, capabilities=caps)
-        return (yield from super().lsp_initialize(params))
+        result = yield from super().lsp_initialize(params)
+        if result.capabilities.execute_command_provider is not None:
+            result.capabilities.execute_command_provider.work_done_progress = True
+        return result
 
     def _handle_cancel_notification(self, msg_id):
         self._server.cancel_run(msg_id)
@@ -316,7 +319,8 @@ def _range_json(r: T.Range) -> dict[str, Any]:
 
 
 @server.feature(T.TEXT_DOCUMENT_CODE_ACTION,
-                T.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS, resolve_provider=True))
+                T.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS, resolve_provider=True,
+                                    work_done_progress=True))
 def code_action(ls: RouterServer, params: T.CodeActionParams) -> list[T.CodeAction]:
     uri, rng, ctx = params.text_document.uri, params.range, params.context
     if ctx.diagnostics:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Union
 
@@ -51,6 +52,8 @@ class Session:
         self.applied: list[T.ApplyWorkspaceEditParams] = []
         self.created: dict[str, str] = {}
         self._status_event = asyncio.Event()
+        self.init_result: T.InitializeResult | None = None
+        self.init_seconds = 0.0
 
     # --- documents ----------------------------------------------------------------------------
     def uri(self, name: str) -> str:
@@ -165,7 +168,7 @@ def _apply_text(text: str, edits: list[T.TextEdit]) -> str:
     return text
 
 
-async def start_session(tmp: Path, *, capabilities: str = "neovim@v0.10.0",
+async def start_session(tmp: Path, *, capabilities: str | T.ClientCapabilities = "neovim@v0.10.0",
                         initialization_options: Any = None, workspace_yaml: str | None = None,
                         extra_env: dict[str, str] | None = None) -> Session:
     models = ModelServerProcess()
@@ -196,9 +199,11 @@ async def start_session(tmp: Path, *, capabilities: str = "neovim@v0.10.0",
         session._status_event.set()
 
     await client.start_io(sys.executable, "-m", "routerls", "serve", env=env)
-    caps = client_capabilities(capabilities)
-    await client.initialize_session(T.InitializeParams(
+    caps = client_capabilities(capabilities) if isinstance(capabilities, str) else capabilities
+    started = time.perf_counter()
+    session.init_result = await client.initialize_session(T.InitializeParams(
         capabilities=caps, root_uri=root.as_uri(), process_id=os.getpid(),
         workspace_folders=[T.WorkspaceFolder(uri=root.as_uri(), name="ws")],
         initialization_options=initialization_options))
+    session.init_seconds = time.perf_counter() - started
     return session
