@@ -1,0 +1,358 @@
+"""The model-calling edge: stream one answer through litellm down a fallback chain, priced.
+
+litellm is imported lazily (it takes seconds to import) so the server can answer `initialize` at
+once and warm it in the background; `import routerls.gateway` alone must stay cheap. litellm's own
+retries are off: we retry here so every try is one `Attempt` the ledger can record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from routerls.config import GatewaySettings, ModelEntry
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+OUTCOMES = ("ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_response",
+            "auth_error", "cancelled", "error")
+RETRYABLE = frozenset({"rate_limited", "server_error", "connection_error"})
+# A Retry-After longer than this means the model is out for now: move on rather than wait.
+MAX_RETRY_AFTER_S = 10.0
+MAX_BACKOFF_S = 30.0
+DEFAULT_CONTEXT_WINDOW = 8192
+# Local servers (llama.cpp, vLLM, LM Studio) ignore the key, but the OpenAI client insists on one.
+_DUMMY_KEY = "routerls-no-key"
+_KEY_LIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{20,}")
+
+
+@attrs.frozen
+class Attempt:
+    """One try of one model; each becomes a ledger row."""
+
+    tier: str
+    model: str
+    outcome: str
+    error: str | None
+    latency_ms: float
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@attrs.frozen
+class Completion:
+    """The answer, the model that gave it, and every attempt (the successful one last)."""
+
+    text: str
+    tier: str
+    entry: ModelEntry
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float
+    attempts: tuple[Attempt, ...]
+    estimated: bool = False  # tokens counted by us, not reported by the provider
+
+
+class GatewayError(Exception):
+    """Every model in the chain failed; `attempts` says how each one did."""
+
+    def __init__(self, attempts: Sequence[Attempt]):
+        self.attempts = tuple(attempts)
+        if not self.attempts:
+            message = "no model to call: the tier has no models configured"
+        else:
+            last = {}
+            for a in self.attempts:  # the last failure per model tells the story
+                last[a.model] = a
+            parts = [f"{a.model} ({a.tier}): {a.outcome}" + (f" – {a.error}" if a.error else "")
+                     for a in last.values()]
+            message = (f"all {len(last)} model(s) failed after {len(self.attempts)} attempt(s): "
+                       + "; ".join(parts) + ". Check the model names, API keys and api_base in "
+                       "the routerls config, or try again later.")
+        super().__init__(message)
+
+
+# --- litellm, lazily ----------------------------------------------------------------------
+
+_litellm: ModuleType | None = None
+
+
+def _lib() -> ModuleType:
+    """Import and quieten litellm once: bundled price map, no telemetry, no callbacks."""
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_TELEMETRY", "False")
+        import litellm
+
+        litellm.telemetry = False
+        litellm.suppress_debug_info = True
+        litellm.success_callback = []
+        litellm.failure_callback = []
+        litellm.callbacks = []
+        litellm.drop_params = True  # a local model that refuses stream_options still answers
+        _litellm = litellm
+    return _litellm
+
+
+def warm() -> None:
+    """Import litellm now (the server calls this on a background thread after start-up)."""
+    _lib()
+
+
+# --- prices and limits --------------------------------------------------------------------
+
+def price_per_mtok(entry: ModelEntry) -> tuple[float, float] | None:
+    """(input, output) USD per million tokens: the config's override, else litellm's map."""
+    if entry.price is not None:
+        return entry.price.input_per_mtok, entry.price.output_per_mtok
+    try:
+        info = _lib().get_model_info(model=entry.model)
+    except Exception:  # noqa: BLE001  # litellm raises a bare Exception for unmapped models
+        return None
+    inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if inp is None and out is None:
+        return None
+    return (inp or 0.0) * 1e6, (out or 0.0) * 1e6
+
+
+def cost_usd(entry: ModelEntry, input_tokens: int, output_tokens: int) -> float:
+    """USD for these tokens on `entry`. A model litellm does not know costs 0.0 (local models,
+    custom names): the user can set `price:` on the entry to count it."""
+    if entry.price is not None:
+        return (input_tokens * entry.price.input_per_mtok
+                + output_tokens * entry.price.output_per_mtok) / 1e6
+    try:
+        prompt, completion = _lib().cost_per_token(
+            model=entry.model, prompt_tokens=input_tokens, completion_tokens=output_tokens)
+    except Exception:  # noqa: BLE001  # unmapped model: free, as documented
+        return 0.0
+    return float(prompt) + float(completion)
+
+
+def context_window(entry: ModelEntry) -> int:
+    """Input tokens the model accepts: the config's value, else litellm's map, else 8192."""
+    if entry.context_window:
+        return entry.context_window
+    try:
+        info = _lib().get_model_info(model=entry.model)
+    except Exception:  # noqa: BLE001  # unmapped model
+        return DEFAULT_CONTEXT_WINDOW
+    return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_CONTEXT_WINDOW)
+
+
+# --- errors -------------------------------------------------------------------------------
+
+def _scrub(text: str, entry: ModelEntry) -> str:
+    """Drop the entry's key and anything key-shaped: error strings reach logs and the ledger."""
+    secret = os.environ.get(entry.api_key_env) if entry.api_key_env else None
+    if secret:
+        text = text.replace(secret, "***")
+    text = _KEY_LIKE.sub("***", text)
+    text = text.replace(_DUMMY_KEY, "***")
+    return text[:500]
+
+
+def _classify(exc: BaseException) -> str:
+    """Map litellm/openai/httpx exceptions onto our outcomes."""
+    lib = _lib()
+    from litellm.exceptions import MidStreamFallbackError
+
+    original = getattr(exc, "original_exception", None)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, lib.Timeout)):
+        return "timeout"
+    if isinstance(exc, MidStreamFallbackError):
+        if isinstance(original, lib.Timeout):
+            return "timeout"
+        if "Expecting" in str(exc) or "JSON" in str(exc):
+            return "bad_response"
+        return "connection_error"
+    if isinstance(exc, (lib.AuthenticationError, lib.PermissionDeniedError)):
+        return "auth_error"
+    if isinstance(exc, lib.RateLimitError):
+        return "rate_limited"
+    if isinstance(exc, lib.APIConnectionError):
+        return "bad_response" if "Expecting" in str(exc) else "connection_error"
+    if _refused(exc):  # litellm reports a refused connection as a 500 "Connection error."
+        return "connection_error"
+    if isinstance(exc, (lib.InternalServerError, lib.ServiceUnavailableError, lib.BadGatewayError)):
+        return "server_error"
+    if isinstance(exc, (lib.APIResponseValidationError, ValueError)):
+        return "bad_response"
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        if status == 429:
+            return "rate_limited"
+        if status >= 500:
+            return "server_error"
+        if status in (401, 403):
+            return "auth_error"
+    return "error"
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connect failure lies anywhere in the exception's chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError) or any(
+                "Connect" in k.__name__ for k in type(current).__mro__):
+            return True
+        current = (getattr(current, "original_exception", None) or current.__cause__
+                   or current.__context__)
+    return "Connection error" in str(exc)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds from a Retry-After header (seconds form only), if the error carries one."""
+    headers: Any = getattr(getattr(exc, "response", None), "headers", None) or getattr(
+        exc, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+# --- calling ------------------------------------------------------------------------------
+
+@attrs.frozen
+class _Answer:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    estimated: bool
+
+
+def _api_key(entry: ModelEntry) -> str | None:
+    if entry.api_key_env and os.environ.get(entry.api_key_env):
+        return os.environ[entry.api_key_env]
+    return _DUMMY_KEY if entry.api_base else None  # None: litellm reads the provider's env var
+
+
+async def _stream_once(messages: list[dict], entry: ModelEntry, timeout_s: float, max_tokens: int,
+                       on_token: Callable[[int], None] | None) -> _Answer:
+    """One streamed call; the timeout covers connect, first byte and the whole stream."""
+    lib = _lib()
+    pieces: list[str] = []
+    usage = None
+    count = chars = 0
+    stream = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            stream = await lib.acompletion(
+                model=entry.model, messages=messages, stream=True,
+                stream_options={"include_usage": True}, api_base=entry.api_base,
+                api_key=_api_key(entry), timeout=timeout_s, num_retries=0, max_retries=0,
+                max_tokens=max_tokens)
+            async for chunk in stream:
+                if getattr(chunk, "usage", None) is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices or ():
+                    piece = getattr(choice.delta, "content", None)
+                    if piece:
+                        pieces.append(piece)
+                        chars += len(piece)
+                        # an estimate that rises with every chunk; usage corrects it at the end
+                        count = max(count + 1, math.ceil(chars / 4))
+                        if on_token is not None:
+                            on_token(count)
+    finally:
+        if stream is not None and hasattr(stream, "aclose"):
+            with contextlib.suppress(Exception):  # closing is best effort, a timeout included
+                async with asyncio.timeout(1.0):
+                    await stream.aclose()
+    text = "".join(pieces)
+    input_tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
+    output_tokens = getattr(usage, "completion_tokens", None) if usage is not None else None
+    # litellm fills in usage itself when the provider sent none; its recorded raw chunks tell
+    # whether the provider's own count was among them
+    reported = any(getattr(c, "usage", None) is not None for c in getattr(stream, "chunks", ()))
+    estimated = not reported or (not input_tokens and not output_tokens)
+    if not input_tokens and not output_tokens:
+        try:
+            input_tokens = lib.token_counter(model=entry.model, messages=messages)
+            output_tokens = lib.token_counter(model=entry.model, text=text) if text else 0
+        except Exception:  # noqa: BLE001  # an unknown tokenizer: 4 characters a token is the usual rule
+            input_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4
+            output_tokens = math.ceil(len(text) / 4)
+    if on_token is not None and (output_tokens or 0) > count:
+        on_token(int(output_tokens or 0))
+    return _Answer(text, int(input_tokens or 0), int(output_tokens or 0), estimated)
+
+
+async def complete(messages: list[dict], chain: Sequence[tuple[str, ModelEntry]],
+                   settings: GatewaySettings, *, on_token: Callable[[int], None] | None = None,
+                   max_tokens: int | None = None,
+                   on_attempt: Callable[[Attempt], None] | None = None) -> Completion:
+    """Try each (tier, entry) of `chain` in order until one gives a non-empty answer.
+
+    Rate limits, 5xx and connection failures retry the same model up to `settings.retries` times
+    with exponential backoff (a short Retry-After is honoured, a long one skips the model);
+    timeouts, bad or empty answers and auth errors move straight to the next model. Cancellation
+    propagates at once and records nothing: the caller owns that; `on_attempt` lets it see the
+    attempts finished before the cancel.
+    """
+    attempts: list[Attempt] = []
+    started = time.monotonic()
+
+    def note(attempt: Attempt) -> None:
+        attempts.append(attempt)
+        if on_attempt is not None:
+            on_attempt(attempt)
+
+    for tier, entry in chain:
+        timeout_s = entry.timeout_s or settings.timeout_s
+        for retry in range(settings.retries + 1):
+            t0 = time.monotonic()
+            try:
+                answer = await _stream_once(messages, entry, timeout_s,
+                                            max_tokens or settings.max_output_tokens, on_token)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001  # every provider failure becomes an Attempt
+                latency = (time.monotonic() - t0) * 1000
+                outcome = _classify(exc)
+                if outcome == "timeout" and not str(exc):
+                    detail = f"no complete answer within {timeout_s:g}s"
+                else:
+                    detail = _scrub(f"{type(exc).__name__}: {exc}", entry)
+                note(Attempt(tier, entry.model, outcome, detail, latency))
+                if outcome not in RETRYABLE or retry == settings.retries:
+                    break
+                wait = min(settings.backoff_s * 2 ** retry, MAX_BACKOFF_S)
+                hinted = _retry_after(exc)
+                if hinted is not None:
+                    if hinted > MAX_RETRY_AFTER_S:
+                        break
+                    wait = max(wait, hinted)
+                await asyncio.sleep(wait)
+                continue
+            latency = (time.monotonic() - t0) * 1000
+            if not answer.text.strip():
+                cost = cost_usd(entry, answer.input_tokens, answer.output_tokens)
+                note(Attempt(tier, entry.model, "bad_response", "the model returned an empty answer",
+                             latency, answer.input_tokens, answer.output_tokens, cost))
+                break
+            cost = cost_usd(entry, answer.input_tokens, answer.output_tokens)
+            note(Attempt(tier, entry.model, "ok", None, latency, answer.input_tokens,
+                         answer.output_tokens, cost))
+            return Completion(text=answer.text, tier=tier, entry=entry,
+                              input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
+                              cost_usd=cost, latency_ms=(time.monotonic() - started) * 1000,
+                              attempts=tuple(attempts), estimated=answer.estimated)
+    raise GatewayError(attempts)
