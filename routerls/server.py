@@ -30,6 +30,7 @@ import attrs
 from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol.json_rpc import JsonRPCResponseMessage
 from pygls.uris import from_fs_path, to_fs_path
 
 from routerls import __version__
@@ -78,6 +79,10 @@ class Kept:
     result: Any  # engine.RunResult
 
 
+class AsJSON(list):
+    """A result already in its JSON shape (the LSP field names), sent without re-structuring."""
+
+
 class RouterProtocol(LanguageServerProtocol):
     """pygls' protocol with two changes: utf-16 is preferred whenever the client offers it, and
     `$/cancelRequest` of an executeCommand also cancels the model call it started."""
@@ -96,6 +101,13 @@ class RouterProtocol(LanguageServerProtocol):
         if result.capabilities.execute_command_provider is not None:
             result.capabilities.execute_command_provider.work_done_progress = True
         return result
+
+    def _serialize_message(self, data: Any) -> Any:
+        # codeAction answers on every cursor move; its result is built as JSON already, and
+        # running it through cattrs again would cost more than the whole handler
+        if type(data) is JsonRPCResponseMessage and type(data.result) is AsJSON:
+            return {"id": data.id, "jsonrpc": data.jsonrpc, "result": list(data.result)}
+        return super()._serialize_message(data)
 
     def _handle_cancel_notification(self, msg_id):
         self._server.cancel_run(msg_id)
@@ -123,6 +135,7 @@ class RouterServer(LanguageServer):
         self.kept: OrderedDict[str, Kept] = OrderedDict()
         self.hover_cache: dict[str, str] = {}
         self.warmed = threading.Event()
+        self.edit_on_resolve = False  # the client lacks workspace.applyEdit
 
     # --- config ------------------------------------------------------------------------------
     def reload(self, overrides: Mapping[str, Any] | None = None) -> bool:
@@ -254,6 +267,7 @@ def initialize(ls: RouterServer, params: T.InitializeParams) -> None:
     elif params.workspace_folders:
         ls.root = Path(to_fs_path(params.workspace_folders[0].uri) or ".")
     ls.encoding = str(ls.workspace.position_encoding or "utf-16")
+    ls.edit_on_resolve = not ls.capability("workspace.apply_edit", False)
     options = params.initialization_options if isinstance(params.initialization_options, Mapping) else {}
     inner = options.get("routerls") if isinstance(options.get("routerls"), Mapping) else options
     timeout = inner.get("applyEditTimeoutS", options.get("applyEditTimeoutS"))
@@ -266,17 +280,19 @@ def initialize(ls: RouterServer, params: T.InitializeParams) -> None:
 def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
     ls.open_ledger()
 
+    loop = asyncio.get_event_loop()
+
     def warm() -> None:
         try:
             from routerls import gateway
 
             started = time.perf_counter()
             gateway.warm()
-            log.info("model gateway ready in %.1f s", time.perf_counter() - started)
-        except Exception:
-            log.exception("warming the model gateway failed")
-        finally:
-            ls.warmed.set()
+            message = f"routerls: model gateway ready in {time.perf_counter() - started:.1f} s"
+        except Exception as exc:  # noqa: BLE001 - the first run will report it properly
+            message = f"routerls: warming the model gateway failed: {exc}"
+        ls.warmed.set()
+        loop.call_soon_threadsafe(ls.note, message)  # the writer belongs to the loop's thread
 
     threading.Thread(target=warm, name="routerls-warm", daemon=True).start()
     ls.note(f"routerls {__version__} ready; position encoding {ls.encoding}; "
@@ -322,22 +338,24 @@ def _range_json(r: T.Range) -> dict[str, Any]:
                 T.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS, resolve_provider=True,
                                     work_done_progress=True))
 def code_action(ls: RouterServer, params: T.CodeActionParams) -> list[T.CodeAction]:
+    """The actions that apply here, as `CodeAction` JSON: each runs `routerls.run` with
+    `{action, uri, range, version}`; for clients without applyEdit it carries that object as
+    `data` instead, and the edit comes on resolve."""
     uri, rng, ctx = params.text_document.uri, params.range, params.context
     if ctx.diagnostics:
         ls.diagnostics[uri] = ctx.diagnostics
     has_diagnostics = any(_overlaps(d.range, rng) for d in ctx.diagnostics)
     doc = ls.workspace.text_documents.get(uri)
     args = {"uri": uri, "range": _range_json(rng), "version": doc.version if doc is not None else None}
-    edit_on_resolve = not ls.capability("workspace.apply_edit", False)
-    out = []
+    out = AsJSON()
     for action in actions_mod.applicable(ls.actions, has_diagnostics=has_diagnostics, only=ctx.only):
         title = ls.title_of(action)[0]
         call = {"action": action.name, **args}
-        if edit_on_resolve:  # the client can't take applyEdit: the edit comes with the action
-            out.append(T.CodeAction(title=title, kind=action.kind, data=call))
+        if ls.edit_on_resolve:  # the client can't take applyEdit: the edit comes with the action
+            out.append({"title": title, "kind": action.kind, "data": call})
         else:
-            out.append(T.CodeAction(title=title, kind=action.kind,
-                                    command=T.Command(title=title, command=RUN, arguments=[call])))
+            out.append({"title": title, "kind": action.kind,
+                        "command": {"title": title, "command": RUN, "arguments": [call]}})
     return out
 
 
