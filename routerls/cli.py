@@ -88,7 +88,8 @@ def build_request(args, workspace: Path):
 
     path, first, last = parse_target(args.file)
     try:
-        text = path.read_text(encoding="utf-8", newline="")
+        with open(path, encoding="utf-8", newline="") as f:  # Path.read_text has no newline= before 3.13
+            text = f.read()
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror}") from None
     lines = split_lines(text)
@@ -116,9 +117,11 @@ def cmd_route(args, console) -> int:
     from routerls.engine import Engine, EngineError
 
     config, workspace = _load(args)
+    from routerls.gateway import price_per_mtok
+
     engine = Engine(config, _ledger())
     try:
-        plan = engine.plan(build_request(args, workspace))
+        plan = engine.plan(build_request(args, workspace), price_of=price_per_mtok)
     except EngineError as exc:
         raise UsageError(str(exc)) from None
     d = plan.decision

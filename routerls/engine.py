@@ -17,6 +17,7 @@ import attrs
 from routerls import actions as actions_mod
 from routerls import context as context_mod
 from routerls import edits as edits_mod
+from routerls import local, prompts
 from routerls.actions import Action
 from routerls.config import Config, ModelEntry
 from routerls.context import Context, Diagnostic
@@ -112,7 +113,17 @@ class Engine:
         return Plan(action, ctx, decision, instruction)
 
     # --- run ---------------------------------------------------------------------------------
+    def messages_for(self, plan: Plan, entry: ModelEntry) -> list[dict[str, str]]:
+        """The prompt for one model: the context trimmed to that model's window."""
+        from routerls import gateway
+
+        budget = max(gateway.context_window(entry) - OUTPUT_RESERVE_TOKENS, 512)
+        ctx = context_mod.trim(plan.context, budget)
+        return actions_mod.messages(plan.action, context_mod.render(ctx), plan.instruction)
+
     async def run(self, req: RunRequest, on_progress: Progress | None = None) -> RunResult:
+        """Route, call, check, and record. A model whose answer fails the checks of
+        `edits.build_result` is treated like a failed call: the next model in the chain runs."""
         from routerls import gateway
 
         plan = self.plan(req, price_of=gateway.price_per_mtok)
@@ -122,25 +133,28 @@ class Engine:
 
         remaining = chain(self.config, plan.decision)
         attempts: list = []
-        rows: list = []
+        rejected: list[str] = []
         started = time.perf_counter()
-        reason_extra: list[str] = []
+        current = {"entry": remaining[0][1] if remaining else None}
+
+        def progress(tokens: int) -> None:
+            if on_progress is not None and current["entry"] is not None:
+                on_progress(current["entry"].name, tokens)
+
+        def prompt_for(entry: ModelEntry):
+            current["entry"] = entry
+            return self.messages_for(plan, entry)
+
         try:
             while remaining:
-                tier, entry = remaining[0]
-                ctx = context_mod.trim(plan.context, max(gateway.context_window(entry) - OUTPUT_RESERVE_TOKENS, 512))
-                messages = actions_mod.messages(plan.action, context_mod.render(ctx), plan.instruction)
-                progress = (lambda n, _e=entry: on_progress(_e.name, n)) if on_progress else None
                 try:
                     completion = await gateway.complete(
-                        messages, remaining, self.config.gateway, on_token=progress)
+                        [], remaining, self.config.gateway, on_token=progress,
+                        on_attempt=attempts.append, prompt_for=prompt_for)
                 except gateway.GatewayError as exc:
-                    attempts.extend(exc.attempts)
                     return self._finish(request_id, plan, "error", attempts, started,
-                                        message=f"every model failed: {exc}")
-                attempts.extend(completion.attempts)
-                used = next(i for i, (t, e) in enumerate(remaining)
-                            if t == completion.tier and e == completion.entry)
+                                        message="; ".join([*rejected, f"every model failed: {exc}"]))
+                used = remaining.index((completion.tier, completion.entry))
                 try:
                     edit = edits_mod.build_result(
                         plan.action.result, req.text, req.range, completion.text, path=req.path,
@@ -148,71 +162,58 @@ class Engine:
                         workspace_root=req.workspace_root)
                 except edits_mod.EditError as exc:
                     attempts[-1] = attrs.evolve(attempts[-1], outcome="bad_output", error=str(exc))
-                    reason_extra.append(f"{completion.entry.name}'s answer was rejected ({exc})")
+                    rejected.append(f"{completion.entry.name}'s answer was rejected ({exc})")
                     remaining = remaining[used + 1:]
-                    if not remaining:
-                        return self._finish(request_id, plan, "error", attempts, started,
-                                            message="; ".join(reason_extra) + "; no model left to try")
                     continue
                 return self._finish(request_id, plan, "ok", attempts, started, edit=edit,
-                                    completion=completion, extra=reason_extra)
-            return self._finish(request_id, plan, "error", attempts, started, message="no model to try")
+                                    completion=completion, notes=rejected)
+            return self._finish(request_id, plan, "error", attempts, started,
+                                message="; ".join([*rejected, "no model left to try"]))
         except asyncio.CancelledError:
-            self._record(request_id, plan, attempts + [_cancelled_attempt(remaining)], started)
+            entry = current["entry"]
+            tier = next((t for t, e in remaining if e == entry), plan.decision.tier)
+            attempts.append(gateway.Attempt(
+                tier=tier, model=entry.model if entry else "", outcome="cancelled",
+                error="cancelled by the user", latency_ms=(time.perf_counter() - started) * 1000))
+            self._record(request_id, plan, attempts)
             raise
-        finally:
-            del rows
 
     def _finish(self, request_id: str, plan: Plan, outcome: str, attempts: Sequence, started: float,
                 *, edit=None, completion=None, message: str | None = None,
-                extra: Sequence[str] = ()) -> RunResult:
+                notes: Sequence[str] = ()) -> RunResult:
         from routerls import gateway
 
-        self._record(request_id, plan, attempts, started, final_outcome=None)
+        self._record(request_id, plan, attempts, estimated=bool(completion and completion.estimated))
         cost = sum(a.cost_usd for a in attempts)
+        tokens_in = sum(a.input_tokens for a in attempts)
+        tokens_out = sum(a.output_tokens for a in attempts)
         latency = (time.perf_counter() - started) * 1000
         if completion is None:
             return RunResult(request_id, plan, outcome, message=message, cost_usd=cost,
-                             latency_ms=latency, attempts=tuple(attempts))
+                             input_tokens=tokens_in, output_tokens=tokens_out, latency_ms=latency,
+                             attempts=tuple(attempts))
         counterfactual = gateway.cost_usd(strongest(self.config), completion.input_tokens,
                                           completion.output_tokens)
         reason = plan.decision.reason
-        fallbacks = [a for a in attempts[:-1]]
-        if fallbacks:
-            reason += "; fell back from " + ", ".join(f"{a.model} ({a.outcome})" for a in fallbacks)
-        if extra:
-            reason += "; " + "; ".join(extra)
+        failed = attempts[:-1]
+        if failed:
+            reason += "; fell back from " + ", ".join(f"{a.model} ({a.outcome})" for a in failed)
+        if notes:
+            reason += "; " + "; ".join(notes)
         return RunResult(
             request_id, plan, outcome, edit=edit, model=completion.entry, tier=completion.tier,
-            input_tokens=sum(a.input_tokens for a in attempts),
-            output_tokens=sum(a.output_tokens for a in attempts),
-            cost_usd=cost, saved_usd=max(counterfactual - completion.cost_usd, 0.0),
-            latency_ms=latency, message=reason, attempts=tuple(attempts))
+            input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost,
+            saved_usd=max(counterfactual - cost, 0.0), latency_ms=latency, message=reason,
+            attempts=tuple(attempts))
 
-    def _record(self, request_id: str, plan: Plan, attempts: Sequence, started: float,
-                final_outcome: str | None = None) -> None:
+    def _record(self, request_id: str, plan: Plan, attempts: Sequence, estimated: bool = False) -> None:
         if self.ledger is None or not attempts:
             return
         from routerls import gateway
         from routerls.ledger import LedgerRow
 
         best = strongest(self.config)
-        rows = [
-            LedgerRow(
-                request_id=request_id, session=self.session, action=plan.action.name,
-                task=plan.action.task, tier=a.tier, model=a.model, input_tokens=a.input_tokens,
-                output_tokens=a.output_tokens, cost_usd=a.cost_usd,
-                counterfactual_usd=gateway.cost_usd(best, a.input_tokens, a.output_tokens),
-                latency_ms=a.latency_ms, outcome=a.outcome, error=a.error, fallback_index=i,
-            )
-            for i, a in enumerate(attempts)
-        ]
-        self.ledger.record(rows)
-
-
-def _cancelled_attempt(remaining):
-    from routerls.gateway import Attempt
-
-    tier, entry = remaining[0] if remaining else ("", None)
-    return Attempt(tier=tier, model=entry.model if entry else "", outcome="cancelled", error=None,
-                   latency_ms=0.0)
+        self.ledger.record(LedgerRow.from_attempts(
+            attempts, request_id=request_id, session=self.session, action=plan.action.name,
+            task=plan.action.task, counterfactual=lambda i, o: gateway.cost_usd(best, i, o),
+            estimated=estimated))
