@@ -244,26 +244,45 @@ def _api_key(entry: ModelEntry) -> str | None:
     return _DUMMY_KEY if entry.api_base else None  # None: litellm reads the provider's env var
 
 
-async def _stream_once(messages: list[dict], entry: ModelEntry, timeout_s: float, max_tokens: int,
+def _text_model(entry: ModelEntry) -> str:
+    """litellm's id for the plain-completion route of an OpenAI-compatible model."""
+    provider, _, name = entry.model.partition("/")
+    return f"text-completion-openai/{name}" if provider == "openai" and name else entry.model
+
+
+async def _stream_once(messages: Any, entry: ModelEntry, timeout_s: float, max_tokens: int,
                        on_token: Callable[[int], None] | None) -> _Answer:
-    """One streamed call; the timeout covers connect, first byte and the whole stream."""
+    """One streamed call; the timeout covers connect, first byte and the whole stream.
+
+    `messages` is a chat message list, or for a `completion`-style entry a prompt object with
+    `prompt`, `stop`, `max_tokens` and `finish(text)` (see `prompts.CompletionPrompt`): it goes to
+    the plain-completion route and `finish` turns the continuation into the answer."""
     lib = _lib()
+    plain = None if isinstance(messages, list) else messages
     pieces: list[str] = []
     usage = None
     count = chars = 0
     stream = None
     try:
         async with asyncio.timeout(timeout_s):
-            stream = await lib.acompletion(
-                model=entry.model, messages=messages, stream=True,
-                stream_options={"include_usage": True}, api_base=entry.api_base,
-                api_key=_api_key(entry), timeout=timeout_s, num_retries=0, max_retries=0,
-                max_tokens=max_tokens)
+            if plain is not None:
+                stream = await lib.atext_completion(
+                    model=_text_model(entry), prompt=plain.prompt, stop=list(plain.stop),
+                    stream=True, stream_options={"include_usage": True}, api_base=entry.api_base,
+                    api_key=_api_key(entry), timeout=timeout_s, num_retries=0, max_retries=0,
+                    max_tokens=min(max_tokens, plain.max_tokens))
+            else:
+                stream = await lib.acompletion(
+                    model=entry.model, messages=messages, stream=True,
+                    stream_options={"include_usage": True}, api_base=entry.api_base,
+                    api_key=_api_key(entry), timeout=timeout_s, num_retries=0, max_retries=0,
+                    max_tokens=max_tokens)
             async for chunk in stream:
                 if getattr(chunk, "usage", None) is not None:
                     usage = chunk.usage
                 for choice in chunk.choices or ():
-                    piece = getattr(choice.delta, "content", None)
+                    piece = (getattr(choice, "text", None) if plain is not None
+                             else getattr(choice.delta, "content", None))
                     if piece:
                         pieces.append(piece)
                         chars += len(piece)
@@ -277,6 +296,9 @@ async def _stream_once(messages: list[dict], entry: ModelEntry, timeout_s: float
                 async with asyncio.timeout(1.0):
                     await stream.aclose()
     text = "".join(pieces)
+    if plain is not None:
+        messages = [{"role": "user", "content": plain.prompt}]  # for counting tokens below
+        text = plain.finish(text)  # "" when unusable: an empty answer, the next model gets a go
     input_tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
     output_tokens = getattr(usage, "completion_tokens", None) if usage is not None else None
     # litellm fills in usage itself when the provider sent none; its recorded raw chunks tell
@@ -298,8 +320,13 @@ async def _stream_once(messages: list[dict], entry: ModelEntry, timeout_s: float
 async def complete(messages: list[dict], chain: Sequence[tuple[str, ModelEntry]],
                    settings: GatewaySettings, *, on_token: Callable[[int], None] | None = None,
                    max_tokens: int | None = None,
-                   on_attempt: Callable[[Attempt], None] | None = None) -> Completion:
+                   on_attempt: Callable[[Attempt], None] | None = None,
+                   prompt_for: Callable[[ModelEntry], Any] | None = None) -> Completion:
     """Try each (tier, entry) of `chain` in order until one gives a non-empty answer.
+
+    `prompt_for(entry)`, when given, replaces `messages` per model: chat messages, a completion
+    prompt for a `completion`-style model, or None to pass over a model that cannot do the task
+    (a base model has no template for it); a passed-over model is not an attempt.
 
     Rate limits, 5xx and connection failures retry the same model up to `settings.retries` times
     with exponential backoff (a short Retry-After is honoured, a long one skips the model);
@@ -316,11 +343,14 @@ async def complete(messages: list[dict], chain: Sequence[tuple[str, ModelEntry]]
             on_attempt(attempt)
 
     for tier, entry in chain:
+        prompt = prompt_for(entry) if prompt_for is not None else messages
+        if prompt is None:
+            continue
         timeout_s = entry.timeout_s or settings.timeout_s
         for retry in range(settings.retries + 1):
             t0 = time.monotonic()
             try:
-                answer = await _stream_once(messages, entry, timeout_s,
+                answer = await _stream_once(prompt, entry, timeout_s,
                                             max_tokens or settings.max_output_tokens, on_token)
             except asyncio.CancelledError:
                 raise

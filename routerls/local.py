@@ -564,7 +564,9 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 for chunk in result:
                     chunk["model"] = model.name
-                    produced += 1
+                    choice = (chunk.get("choices") or [{}])[0]
+                    # llama.cpp streams one token a chunk; the role and closing chunks carry none
+                    produced += bool(choice.get("text") or (choice.get("delta") or {}).get("content"))
                     last = chunk
                     self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
                     self.wfile.flush()
@@ -574,7 +576,7 @@ class _Handler(BaseHTTPRequestHandler):
                     close()
             if include_usage:
                 total = int(getattr(model.llm, "n_tokens", 0) or 0)
-                completion = max(produced - (1 if chat else 0), 0)
+                completion = produced
                 usage = {"prompt_tokens": max(total - completion, 0), "completion_tokens": completion,
                          "total_tokens": max(total, completion)}
                 tail = {"id": last.get("id", "x"), "object": last.get("object", "text_completion"),
