@@ -77,7 +77,7 @@ class RawClient:
     def __init__(self, argv: list[str], env: dict[str, str] | None = None):
         self.spawned = time.perf_counter()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env, bufsize=0)
+                                     stderr=subprocess.DEVNULL, env=env)
         self.responses: dict[int, queue.Queue] = {}
         self.logs: queue.Queue = queue.Queue()
         self.next_id = 0

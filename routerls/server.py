@@ -16,7 +16,10 @@ showDocument).
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
+import inspect
+import json
 import logging
 import os
 import threading
@@ -79,8 +82,8 @@ class Kept:
     result: Any  # engine.RunResult
 
 
-class AsJSON(list):
-    """A result already in its JSON shape (the LSP field names), sent without re-structuring."""
+class AsJSON(str):
+    """A result already serialised to JSON text, written out as is."""
 
 
 class RouterProtocol(LanguageServerProtocol):
@@ -102,12 +105,18 @@ class RouterProtocol(LanguageServerProtocol):
             result.capabilities.execute_command_provider.work_done_progress = True
         return result
 
-    def _serialize_message(self, data: Any) -> Any:
-        # codeAction answers on every cursor move; its result is built as JSON already, and
-        # running it through cattrs again would cost more than the whole handler
-        if type(data) is JsonRPCResponseMessage and type(data.result) is AsJSON:
-            return {"id": data.id, "jsonrpc": data.jsonrpc, "result": list(data.result)}
-        return super()._serialize_message(data)
+    def _send_data(self, data: Any) -> None:
+        # codeAction answers on every cursor move; its result is built as JSON text already,
+        # and a cattrs + json pass over it would cost more than the whole handler
+        if type(data) is not JsonRPCResponseMessage or type(data.result) is not AsJSON or self.writer is None:
+            return super()._send_data(data)
+        body = f'{{"id": {json.dumps(data.id)}, "jsonrpc": "2.0", "result": {data.result}}}'.encode()
+        header = (f"Content-Length: {len(body)}\r\nContent-Type: {self.CONTENT_TYPE}; "
+                  f"charset={self.CHARSET}\r\n\r\n").encode() if self._include_headers else b""
+        written = self.writer.write(header + body)
+        if inspect.isawaitable(written):
+            asyncio.ensure_future(written)
+        return None
 
     def _handle_cancel_notification(self, msg_id):
         self._server.cancel_run(msg_id)
@@ -129,6 +138,7 @@ class RouterServer(LanguageServer):
         self.scrub = Scrubber()
         self.actions: tuple[actions_mod.Action, ...] = ()
         self._titles: dict[str, tuple[str, str | None, str | None]] = {}  # action → (title, tier, model)
+        self._json: dict[str, str] = {}  # action → the start of its CodeAction JSON
         self.diagnostics: dict[str, list[T.Diagnostic]] = {}  # last seen in codeAction contexts
         self.runs: dict[Any, asyncio.Task] = {}  # executeCommand request id → task
         self.by_token: dict[str, asyncio.Task] = {}  # progress token → task
@@ -158,6 +168,7 @@ class RouterServer(LanguageServer):
         self.config = config
         self.actions = actions_mod.all_actions(config)
         self._titles.clear()
+        self._json.clear()
         self.scrub.watch(e.api_key_env for t in config.tiers.values() for e in t.models if e.api_key_env)
         if self.engine is not None:
             self.engine.config = config
@@ -189,7 +200,9 @@ class RouterServer(LanguageServer):
                 self.spend = SpendCache.of(self.ledger.spend(self.session_id))
             except Exception:
                 log.exception("reading spend failed")
-        self._titles.clear()  # a budget may now route differently
+        # a budget may now route differently
+        self._titles.clear()
+        self._json.clear()
 
     # --- titles (the codeAction hot path) -----------------------------------------------------
     def title_of(self, action: actions_mod.Action) -> tuple[str, str | None, str | None]:
@@ -202,6 +215,21 @@ class RouterServer(LanguageServer):
                 got = (f"AI: {action.title}", None, None)
             self._titles[action.name] = got
         return got
+
+    def action_json(self, action: actions_mod.Action) -> str:
+        """The start of the action's CodeAction JSON, up to where `{uri, range, version}` go."""
+        got = self._json.get(action.name)
+        if got is None:
+            got = self._json[action.name] = self._action_json(action)
+        return got
+
+    def _action_json(self, action: actions_mod.Action) -> str:
+        title = json.dumps(self.title_of(action)[0])
+        head = f'{{"title": {title}, "kind": {json.dumps(action.kind)}, '
+        call = f'{{"action": {json.dumps(action.name)}, '
+        if self.edit_on_resolve:  # the client can't take applyEdit: the edit comes on resolve
+            return head + '"data": ' + call
+        return head + f'"command": {{"title": {title}, "command": "{RUN}", "arguments": [' + call
 
     # --- talking to the user ------------------------------------------------------------------
     def notify_user(self, kind: T.MessageType, message: str) -> None:
@@ -288,6 +316,8 @@ def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
 
             started = time.perf_counter()
             gateway.warm()
+            # litellm brings ~150 MB of long-lived objects: keep the collector from walking them
+            gc.freeze()
             message = f"routerls: model gateway ready in {time.perf_counter() - started:.1f} s"
         except Exception as exc:  # noqa: BLE001 - the first run will report it properly
             message = f"routerls: warming the model gateway failed: {exc}"
@@ -346,17 +376,11 @@ def code_action(ls: RouterServer, params: T.CodeActionParams) -> list[T.CodeActi
         ls.diagnostics[uri] = ctx.diagnostics
     has_diagnostics = any(_overlaps(d.range, rng) for d in ctx.diagnostics)
     doc = ls.workspace.text_documents.get(uri)
-    args = {"uri": uri, "range": _range_json(rng), "version": doc.version if doc is not None else None}
-    out = AsJSON()
-    for action in actions_mod.applicable(ls.actions, has_diagnostics=has_diagnostics, only=ctx.only):
-        title = ls.title_of(action)[0]
-        call = {"action": action.name, **args}
-        if ls.edit_on_resolve:  # the client can't take applyEdit: the edit comes with the action
-            out.append({"title": title, "kind": action.kind, "data": call})
-        else:
-            out.append({"title": title, "kind": action.kind,
-                        "command": {"title": title, "command": RUN, "arguments": [call]}})
-    return out
+    args = json.dumps({"uri": uri, "range": _range_json(rng),
+                       "version": doc.version if doc is not None else None})[1:]  # without "{"
+    close = "}" if ls.edit_on_resolve else "]}}"  # the action object, or arguments + command too
+    offered = actions_mod.applicable(ls.actions, has_diagnostics=has_diagnostics, only=ctx.only)
+    return AsJSON("[" + ", ".join(ls.action_json(a) + args + close for a in offered) + "]")
 
 
 @server.feature(T.CODE_ACTION_RESOLVE)
