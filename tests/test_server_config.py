@@ -4,6 +4,7 @@ live re-layering of settings, and a bad workspace file that must not break a wor
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import pytest
@@ -109,3 +110,51 @@ async def test_emacs_offers_utf32_first_and_still_gets_utf16(tmp_path):
         assert s.init_result.capabilities.position_encoding == "utf-16"
     finally:
         await s.stop()
+
+
+async def test_saving_a_bad_workspace_file_is_reported_and_ignored(session: Session):
+    path = session.root / ".routerls.yaml"
+    before = len(session.client.messages)
+    path.write_text("strategy: cheapest\n", encoding="utf-8")
+    try:
+        session.client.text_document_did_save(T.DidSaveTextDocumentParams(
+            text_document=T.TextDocumentIdentifier(uri=path.as_uri())))
+        titles = await _titles(session, "saved.py")
+        errors = [m.message for m in session.client.messages[before:] if m.type == T.MessageType.Error]
+        assert len(errors) == 1 and f"{path}:1: strategy: unknown strategy 'cheapest'" in errors[0]
+        assert titles["refactor"] == "AI: Refactor (mid · gpt-4o)"
+    finally:
+        path.write_text("strategy: balanced\n", encoding="utf-8")
+
+
+async def test_serve_over_tcp(tmp_path):
+    import json
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ROUTERLS_DATA_DIR": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "routerls", "serve", "--tcp",
+                                                f"127.0.0.1:{port}", env=env)
+    try:
+        for _ in range(100):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                           "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
+        writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        length = 0
+        while (line := await asyncio.wait_for(reader.readline(), 10)) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        answer = json.loads(await reader.readexactly(length))
+        assert answer["result"]["serverInfo"]["name"] == "routerls"
+        writer.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
