@@ -83,7 +83,7 @@ def main() -> None:
     imp_json = import_time("json")
     litellm_loaded = subprocess.run(
         [sys.executable, "-c", "import routerls.router, sys; print('litellm' in sys.modules)"],
-        capture_output=True, text=True).stdout.strip()
+        check=False, capture_output=True, text=True).stdout.strip()
     result = {
         "decisions": args.n,
         "route_p50_us": round(route_p50, 2), "route_p99_us": round(route_p99, 2),

@@ -68,10 +68,14 @@ def _ledger():
         raise UsageError(str(exc)) from None
 
 
-def _python_diagnostics(text: str):
-    """Syntax errors as diagnostics, so `fix` has something to aim at from a terminal."""
+def _python_diagnostics(text: str, path: Path):
+    """What an editor's Python linters would report: syntax errors, then ruff's findings, so
+    `fix` has something to aim at from a terminal (and the tools tier knows what it can fix)."""
+    import subprocess
+
     from routerls.context import Diagnostic
     from routerls.text import Range
+    from routerls.tools import which
 
     try:
         compile(text, "<file>", "exec")
@@ -79,7 +83,21 @@ def _python_diagnostics(text: str):
         line = max((exc.lineno or 1) - 1, 0)
         col = max((exc.offset or 1) - 1, 0)
         return (Diagnostic(Range.of(line, col, line, col + 1), f"SyntaxError: {exc.msg}", 1, "E999", "python"),)
-    return ()
+    ruff = which("ruff")
+    if ruff is None:
+        return ()
+    proc = subprocess.run([ruff, "check", "--output-format", "json", "--exit-zero", "--quiet",
+                           "--stdin-filename", str(path), "-"], input=text, capture_output=True,
+                          text=True, check=False, timeout=20)
+    try:
+        found = json.loads(proc.stdout or "[]")
+    except ValueError:
+        return ()
+    return tuple(
+        Diagnostic(Range.of(f["location"]["row"] - 1, f["location"]["column"] - 1,
+                            f["end_location"]["row"] - 1, f["end_location"]["column"] - 1),
+                   f["message"], 2, f.get("code"), "ruff")
+        for f in found if f.get("location") and f.get("end_location"))
 
 
 def build_request(args, workspace: Path):
@@ -101,7 +119,7 @@ def build_request(args, workspace: Path):
         last = min(last or first, len(lines))
         rng = Range.of(first - 1, 0, last, 0) if last < len(lines) else Range.of(first - 1, 0, last - 1, len(lines[-1]))
     language = language_of(path)
-    diagnostics = _python_diagnostics(text) if language == "python" else ()
+    diagnostics = _python_diagnostics(text, path.resolve()) if language == "python" else ()
     return RunRequest(action=args.action, path=str(path.resolve()), text=text, range=rng,
                       language_id=language, diagnostics=diagnostics, tier=args.tier,
                       instruction=args.instruction, workspace_root=str(workspace))
@@ -121,16 +139,18 @@ def cmd_route(args, console) -> int:
 
     engine = Engine(config, _ledger())
     try:
-        plan = engine.plan(build_request(args, workspace), price_of=price_per_mtok)
+        req = build_request(args, workspace)
+        plan = engine.plan(req, price_of=price_per_mtok, tool_ok=asyncio.run(engine.check_tool(req)))
     except EngineError as exc:
         raise UsageError(str(exc)) from None
     d = plan.decision
     if args.json:
         print(json.dumps({"action": plan.action.name, "task": plan.action.task, "tier": d.tier,
-                          "models": [m.model for m in d.models], "reason": d.reason, "rule": d.rule,
+                          "models": [m.model for m in d.models], "tool": d.tool, "reason": d.reason, "rule": d.rule,
                           "pinned": d.pinned, "blocked": d.blocked, "tokens": plan.context.tokens}))
         return 0
-    console.print(f"[bold]{plan.action.name}[/] → [bold cyan]{d.tier}[/] · {', '.join(m.model for m in d.models)}")
+    console.print(f"[bold]{plan.action.name}[/] → [bold cyan]{d.tier}[/] · "
+                  f"{d.tool or ', '.join(m.model for m in d.models)}")
     console.print(f"  why: {d.reason}" + (f"  [dim]({d.rule})[/]" if d.rule else ""))
     console.print(f"  context: ~{plan.context.tokens} tokens")
     if d.blocked:
@@ -270,7 +290,7 @@ def _probe(api_base: str) -> str:
 
     url = api_base.rstrip("/") + ("/models" if api_base.rstrip("/").endswith("/v1") else "/api/tags")
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - the user's own backend
+        with urllib.request.urlopen(url, timeout=2) as resp:
             return f"[green]answers at {api_base}[/] ({resp.status})"
     except urllib.error.HTTPError as exc:
         return f"[yellow]answers at {api_base} with HTTP {exc.code}[/]"
@@ -324,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "serve":
         from rich.console import Console
 
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
     else:
         console = None
     try:

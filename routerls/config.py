@@ -106,6 +106,21 @@ class UserAction:
 
 
 @attrs.frozen
+class ToolEntry:
+    """A program of the `tools` tier: the document on stdin, the result on stdout.
+
+    `{path}`, `{language}` and `{codes}` (the diagnostic codes to fix) in the arguments are
+    filled in. `fixable`, for fix-type tools, prints ruff-style JSON findings so the router can
+    tell whether the tool fixes every diagnostic in the range.
+    """
+
+    name: str
+    command: tuple[str, ...]
+    fixable: tuple[str, ...] | None = None
+    timeout_s: float = 10.0
+
+
+@attrs.frozen
 class Config:
     strategy: str = "balanced"
     tiers: dict[str, Tier] = attrs.field(factory=dict)
@@ -116,6 +131,7 @@ class Config:
     hover: Hover = Hover()
     ledger: LedgerSettings = LedgerSettings()
     actions: tuple[UserAction, ...] = ()
+    tools: dict[str, dict[str, ToolEntry]] = attrs.field(factory=dict)  # action → language → tool
     # where each setting came from, for errors found after loading; not part of equality
     origins: dict[str, tuple[str, int | None]] = attrs.field(factory=dict, eq=False, repr=False)
 
@@ -147,7 +163,7 @@ def _converter() -> cattrs.Converter:
     for kind in (str, int, float, bool):
         conv.register_structure_hook(kind, strict(kind))
     for cls in (Price, ModelEntry, Tier, Rule, Budgets, GatewaySettings, Hover, LedgerSettings,
-                UserAction):
+                UserAction, ToolEntry):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
     return conv
 
@@ -306,6 +322,7 @@ _FIELD_TYPES: dict[str, Any] = {
     "hover": Hover,
     "ledger": LedgerSettings,
     "actions": tuple[UserAction, ...],
+    "tools": dict[str, dict[str, ToolEntry]],
 }
 
 
@@ -324,7 +341,8 @@ def _structure_field(name: str, value: Any, _: Any, origins: Mapping) -> Any:
         raise _fail(origins, name, f"expected a list, got {type(value).__name__} {value!r}")
     try:
         return _converter().structure(value, kind)
-    except Exception as exc:  # cattrs groups errors; report the first, located
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        # cattrs groups errors; report the first, located
         path, message = _first_error(exc, name)
         raise _fail(origins, path, message) from None
 
@@ -343,7 +361,7 @@ def _first_error(exc: BaseException, root: str) -> tuple[str, str]:
             break
         exc = exc.exceptions[0]
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        key = sorted(exc.extra_fields)[0]
+        key = min(exc.extra_fields)
         allowed = ", ".join(f.name for f in attrs.fields(exc.cl))
         return f"{path}.{key}", f"unknown key; allowed: {allowed}"
     if isinstance(exc, KeyError):
@@ -362,6 +380,15 @@ def _validate(config: Config, origins: Mapping) -> None:
         if value is not None and value not in config.tiers:
             raise _fail(origins, path, f"unknown tier {value!r}; {allowed_tiers}")
 
+    if "tools" in config.tiers:
+        raise _fail(origins, "tiers.tools", "`tools` is the built-in tier of programs; configure it under `tools:`")
+    for action_name, by_language in config.tools.items():
+        for language, tool in by_language.items():
+            path = f"tools.{action_name}.{language}"
+            if not tool.command:
+                raise _fail(origins, f"{path}.command", "a tool needs a command (a list: program, then arguments)")
+            if tool.timeout_s <= 0:
+                raise _fail(origins, f"{path}.timeout_s", "must be greater than 0")
     if config.strategy not in STRATEGIES:
         raise _fail(origins, "strategy", f"unknown strategy {config.strategy!r}; allowed: {', '.join(STRATEGIES)}")
     for name, tier in config.tiers.items():

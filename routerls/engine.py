@@ -18,8 +18,9 @@ from routerls import actions as actions_mod
 from routerls import context as context_mod
 from routerls import edits as edits_mod
 from routerls import local, prompts
+from routerls import tools as tools_mod
 from routerls.actions import Action
-from routerls.config import Config, ModelEntry
+from routerls.config import Config, ModelEntry, Price, ToolEntry
 from routerls.context import Context, Diagnostic
 from routerls.router import RouteDecision, RouteError, Spend, chain, parse_tags, route, strongest
 from routerls.text import Range
@@ -51,6 +52,7 @@ class Plan:
     context: Context
     decision: RouteDecision
     instruction: str | None  # without routing tags
+    tool: ToolEntry | None = None  # when the `tools` tier serves
 
 
 @attrs.frozen
@@ -99,18 +101,74 @@ class Engine:
         s = self.ledger.spend(self.session)
         return Spend(s.today_usd, s.month_usd)
 
-    def plan(self, req: RunRequest, price_of=None) -> Plan:
+    def plan(self, req: RunRequest, price_of=None, *, tool_ok: bool = False,
+             tool_failure: str | None = None) -> Plan:
+        """Decide without calling anything. A fix-type tool (one that must be asked whether it
+        can fix the diagnostics) is only chosen with `tool_ok`; see `check_tool`."""
         action = self.action(req.action)
         ctx = context_mod.gather(req.text, req.range, path=req.path, language_id=req.language_id,
                                  diagnostics=req.diagnostics, encoding=req.encoding)
         _, instruction = parse_tags(req.instruction)
+        pick = tools_mod.pick(self.config, action.name, req.language_id)
+        usable = pick.entry is not None and tool_failure is None and (pick.entry.fixable is None or tool_ok)
         try:
             decision = route(self.config, action.task, text=action.name, tokens=ctx.tokens,
                              tier=req.tier, instruction=req.instruction, spend=self.spend(),
-                             price_of=price_of)
+                             price_of=price_of, tool=pick.entry.name if usable else None,
+                             tool_note=tool_failure or pick.note)
         except RouteError as exc:
             raise EngineError(str(exc)) from None
-        return Plan(action, ctx, decision, instruction)
+        return Plan(action, ctx, decision, instruction,
+                    pick.entry if decision.tier == tools_mod.TIER else None)
+
+    async def check_tool(self, req: RunRequest) -> bool:
+        """Can this action's fix-type tool fix every diagnostic in the range? (Runs the tool's
+        `fixable` command; False on any failure, so the models serve.)"""
+        action = self.action(req.action)
+        pick = tools_mod.pick(self.config, action.name, req.language_id)
+        if pick.entry is None or pick.entry.fixable is None or req.tier or parse_tags(req.instruction)[0]:
+            return False
+        in_range = [d for d in req.diagnostics if d.range.overlaps(req.range)]
+        values = {"path": req.path, "language": req.language_id, "codes": ""}
+        try:
+            return await tools_mod.fixable(pick.entry, req.text, values, in_range)
+        except tools_mod.ToolFailure:
+            return False
+
+    async def _run_tool(self, req: RunRequest, plan: Plan, request_id: str) -> RunResult | str:
+        """Serve from the tools tier; a failure returns its reason and the models take over."""
+        from routerls import gateway
+
+        assert plan.tool is not None
+        usual = self.plan(req, tool_failure="-").decision
+        tokens_in, tokens_out = tools_mod.counterfactual_tokens(req.text, req.range)
+        saved = gateway.cost_usd(usual.models[0], tokens_in, tokens_out)
+        in_range = [d for d in plan.context.diagnostics]
+        try:
+            done = await tools_mod.run(plan.tool, plan.action.name, req.text, req.range, path=req.path,
+                                       language=req.language_id, encoding=req.encoding,
+                                       diagnostics=in_range)
+        except tools_mod.ToolFailure as exc:
+            program = tools_mod.which(plan.tool.command[0])
+            self._record_tool(request_id, plan, tools_mod.version(program) if program else plan.tool.name,
+                              "error", str(exc), 0.0, 0.0)
+            return f"{plan.tool.name} {plan.action.name} failed ({exc})"
+        self._record_tool(request_id, plan, done.program, "ok", None, done.latency_ms, saved)
+        return RunResult(request_id, plan, "ok", edit=edits_mod.EditResult(edits=done.edits),
+                         model=ModelEntry(model=done.program, price=Price(0.0, 0.0)),
+                         tier=tools_mod.TIER, saved_usd=saved, latency_ms=done.latency_ms,
+                         message=plan.decision.reason)
+
+    def _record_tool(self, request_id: str, plan: Plan, program: str, outcome: str,
+                     error: str | None, latency_ms: float, saved: float) -> None:
+        if self.ledger is None:
+            return
+        from routerls.ledger import LedgerRow
+
+        self.ledger.record([LedgerRow(
+            request_id=request_id, session=self.session, action=plan.action.name,
+            task=plan.action.task, tier=tools_mod.TIER, model=program, counterfactual_usd=saved,
+            latency_ms=latency_ms, outcome=outcome, error=error, estimated=True)])
 
     # --- run ---------------------------------------------------------------------------------
     def messages_for(self, plan: Plan, entry: ModelEntry) -> list[dict[str, str]]:
@@ -126,15 +184,27 @@ class Engine:
         `edits.build_result` is treated like a failed call: the next model in the chain runs."""
         from routerls import gateway
 
-        plan = self.plan(req, price_of=gateway.price_per_mtok)
+        tool_ok = await self.check_tool(req)
+        plan = self.plan(req, price_of=gateway.price_per_mtok, tool_ok=tool_ok)
         request_id = uuid.uuid4().hex
+        if plan.tool is not None:
+            served = await self._run_tool(req, plan, request_id)
+            if isinstance(served, RunResult):
+                return served
+            plan = self.plan(req, price_of=gateway.price_per_mtok, tool_failure=served)
         if plan.decision.blocked:
             return RunResult(request_id, plan, "blocked", message=plan.decision.reason)
 
-        remaining = chain(self.config, plan.decision)
         attempts: list = []
-        rejected: list[str] = []
         started = time.perf_counter()
+        # drop what cannot answer on this machine (no key, no Ollama, no local runtime), each
+        # with its reason; start the embedded runtime here when the chain needs it
+        prepared = await local.prepare(self.config, plan.decision.tier,
+                                       chain(self.config, plan.decision), pinned=plan.decision.pinned)
+        remaining = list(prepared.chain)
+        rejected: list[str] = list(prepared.notes)
+        if not remaining:
+            return self._finish(request_id, plan, "error", attempts, started, message="; ".join(rejected))
         current = {"entry": remaining[0][1] if remaining else None}
 
         def progress(tokens: int) -> None:
@@ -143,7 +213,10 @@ class Engine:
 
         def prompt_for(entry: ModelEntry):
             current["entry"] = entry
-            return self.messages_for(plan, entry)
+            # small local models get a completion template or a worked example (prompts.py)
+            return prompts.for_model(plan.action, plan.context.selection, req.language_id,
+                                     plan.instruction, entry.style, local.is_embedded(entry),
+                                     self.messages_for(plan, entry))
 
         try:
             while remaining:
@@ -160,6 +233,11 @@ class Engine:
                         plan.action.result, req.text, req.range, completion.text, path=req.path,
                         language_id=req.language_id, encoding=req.encoding,
                         workspace_root=req.workspace_root)
+                    if edit.edits and prompts.format_changed_meaning(
+                            plan.action.name, req.language_id, req.text,
+                            edits_mod.apply_edits(req.text, edit.edits, req.encoding)):
+                        raise edits_mod.EditError("the reformatted code does not mean the same "
+                                                  "(its syntax tree changed)")
                 except edits_mod.EditError as exc:
                     attempts[-1] = attrs.evolve(attempts[-1], outcome="bad_output", error=str(exc))
                     rejected.append(f"{completion.entry.name}'s answer was rejected ({exc})")

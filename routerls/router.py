@@ -24,6 +24,9 @@ _TAG_RE = re.compile(r"(?<!\S)@(local|cheap|mid|frontier|fast|heavy)\b")
 PriceOf = Callable[["ModelEntry"], "tuple[float, float] | None"]  # $ per million tokens (in, out)
 
 
+TOOLS_TIER = "tools"
+
+
 class RouteError(ValueError):
     """The request names something that does not exist (a tier, a task)."""
 
@@ -43,10 +46,16 @@ class RouteDecision:
     pinned: bool = False  # the user chose the tier: no fallback to other tiers
     blocked: bool = False  # refused by budget; nothing may be called
     estimated_usd: float | None = None
+    tool: str | None = None  # the program, when the `tools` tier serves
 
     @property
     def model(self) -> ModelEntry:
         return self.models[0]
+
+    @property
+    def model_name(self) -> str:
+        """What titles and status show: the tool, or the first model's short name."""
+        return self.tool or self.models[0].name
 
 
 def parse_tags(instruction: str | None) -> tuple[str | None, str | None]:
@@ -100,12 +109,18 @@ def route(
     spend: Spend = Spend(),
     price_of: PriceOf | None = None,
     expected_output_tokens: int | None = None,
+    tool: str | None = None,
+    tool_note: str | None = None,
 ) -> RouteDecision:
     """Decide the tier for one request.
 
     `match` rules read what the user asked — the instruction and `text` (the engine passes the
     action's name) — not the selected code: a variable called `design` must not buy a frontier
     call, and matching never scans a 20 000-line selection. Size is what `min_tokens` is for.
+
+    `tool` names a program of the `tools` tier that can serve this request (the caller checked
+    it is found and, for `fix`, that it fixes every diagnostic); it wins unless the user chose a
+    tier. `tool_note` says why a configured tool cannot serve ("ruff not found").
     """
     order = config.tier_order
     tag_tier, _ = parse_tags(instruction)
@@ -149,6 +164,12 @@ def route(
             raise RouteError(f"unknown tier {explicit!r}; allowed: {', '.join(order)}")
         how = "you asked for" if tier is not None else "your tag asks for"
         chosen, reason, rule_id = explicit, f"{how} {explicit}", ("tier argument" if tier else "tag")
+
+    if tool is not None and explicit is None:
+        return RouteDecision(TOOLS_TIER, (), f"{tool}: deterministic, $0", "tools", tool=tool,
+                             estimated_usd=0.0)
+    if tool_note:
+        reason = f"{tool_note}; {reason}"
 
     # 5. budget
     b = config.budgets

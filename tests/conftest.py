@@ -50,3 +50,54 @@ def _private_data_dir(tmp_path_factory, monkeypatch):
 def pytest_configure(config):
     # litellm 1.110 touches deprecated pydantic attributes on every streamed chunk; not ours to fix
     config.addinivalue_line("filterwarnings", "ignore:Accessing the 'model_:DeprecationWarning")
+
+
+SAMPLE = """\
+import math
+
+def area(shape, size):
+    if shape = "circle":
+        return math.pi * size ** 2
+    if shape == "square":
+        return size * size
+    raise ValueError(shape)
+
+print(area("square", 2))
+"""
+
+
+@pytest.fixture
+def project(tmp_path, model_server, monkeypatch):
+    """A workspace whose tiers all point at the scripted server (cheap/mid priced by litellm)."""
+    url = model_server.url
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "sample.py").write_text(SAMPLE)
+    config = tmp_path / "routerls.yaml"
+    config.write_text(f"""
+tiers:
+  local:
+    models: [{{model: openai/tiny-local, api_base: "{url}", price: {{input_per_mtok: 0, output_per_mtok: 0}}}}]
+  cheap:
+    models: [{{model: openai/gpt-4o-mini, api_base: "{url}"}}]
+  mid:
+    models: [{{model: openai/gpt-4o, api_base: "{url}", timeout_s: 1}},
+             {{model: openai/gpt-4.1-mini, api_base: "{url}"}}]
+  frontier:
+    models: [{{model: openai/gpt-4.1, api_base: "{url}", price: {{input_per_mtok: 2.5, output_per_mtok: 10}}}}]
+tasks: {{fix: cheap, explain: cheap, docstring: local, format: local, tests: mid, refactor: mid, design: frontier}}
+gateway: {{timeout_s: 5, retries: 2, backoff_s: 0.01}}
+budgets: {{daily_usd: 2.0, monthly_usd: 20.0, on_exceed: downgrade}}
+""")
+    monkeypatch.setenv("ROUTERLS_CONFIG", str(config))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+
+def ledger_rows():
+    """Every row of this test's ledger, oldest first."""
+    from routerls.ledger import Ledger, default_path
+
+    with Ledger(default_path()) as ledger:
+        return ledger.rows()

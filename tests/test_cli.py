@@ -10,24 +10,12 @@ import sys
 from pathlib import Path
 
 import litellm
-import pytest
-
+from conftest import SAMPLE, ledger_rows
 from modelserver import Reply
+
 from routerls.cli import main
 from routerls.ledger import Ledger, LedgerRow, default_path
 
-SAMPLE = """\
-import math
-
-def area(shape, size):
-    if shape = "circle":
-        return math.pi * size ** 2
-    if shape == "square":
-        return size * size
-    raise ValueError(shape)
-
-print(area("square", 2))
-"""
 FIXED_LINES_3_9 = """\
 def area(shape, size):
     if shape == "circle":
@@ -44,41 +32,8 @@ def dead_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def project(tmp_path, model_server, monkeypatch):
-    """A workspace whose tiers all point at the scripted server (cheap/mid priced by litellm)."""
-    url = model_server.url
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "sample.py").write_text(SAMPLE)
-    config = tmp_path / "routerls.yaml"
-    config.write_text(f"""
-tiers:
-  local:
-    models: [{{model: openai/tiny-local, api_base: "{url}", price: {{input_per_mtok: 0, output_per_mtok: 0}}}}]
-  cheap:
-    models: [{{model: openai/gpt-4o-mini, api_base: "{url}"}}]
-  mid:
-    models: [{{model: openai/gpt-4o, api_base: "{url}", timeout_s: 1}},
-             {{model: openai/gpt-4.1-mini, api_base: "{url}"}}]
-  frontier:
-    models: [{{model: openai/gpt-4.1, api_base: "{url}", price: {{input_per_mtok: 2.5, output_per_mtok: 10}}}}]
-tasks: {{fix: cheap, explain: cheap, docstring: local, format: local, tests: mid, refactor: mid, design: frontier}}
-gateway: {{timeout_s: 5, retries: 2, backoff_s: 0.01}}
-budgets: {{daily_usd: 2.0, monthly_usd: 20.0, on_exceed: downgrade}}
-""")
-    monkeypatch.setenv("ROUTERLS_CONFIG", str(config))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def fenced(code: str) -> str:
     return f"Here is the fix:\n```python\n{code}```\nThe comparison needed `==`."
-
-
-def ledger_rows() -> list[LedgerRow]:
-    with Ledger(default_path()) as ledger:
-        return ledger.rows()
 
 
 def test_run_fix_writes_the_minimal_edit_and_records_litellm_price(project, model_server, capsys):
@@ -142,7 +97,7 @@ def test_dead_tier_falls_through_to_the_next_tier(project, model_server, capsys)
     model_server.script(Reply(status=500), fenced(FIXED_LINES_3_9), model="gpt-4o")
     assert main(["run", "fix", "sample.py:3-9", "--write"]) == 0
     rows = ledger_rows()
-    assert [(r.tier, r.model, r.outcome) for r in rows][0][:2] == ("cheap", "openai/gpt-4o-mini")
+    assert (rows[0].tier, rows[0].model) == ("cheap", "openai/gpt-4o-mini")
     assert {r.outcome for r in rows[:-1]} <= {"connection_error", "server_error"}
     assert (rows[-1].tier, rows[-1].model, rows[-1].outcome) == ("mid", "openai/gpt-4o", "ok")
     assert len({r.request_id for r in rows}) == 1
@@ -248,7 +203,8 @@ def test_the_installed_command_runs_end_to_end(project, model_server):
     """The console script, as a user types it."""
     model_server.script(fenced(FIXED_LINES_3_9), model="gpt-4o-mini")
     exe = Path(sys.executable).with_name("routerls")
-    proc = subprocess.run([str(exe), "run", "fix", "sample.py:3-9", "--write"], capture_output=True, text=True,
+    proc = subprocess.run([str(exe), "run", "fix", "sample.py:3-9", "--write"], check=False,
+                          capture_output=True, text=True,
                           cwd=project, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert 'shape == "circle"' in (project / "sample.py").read_text()

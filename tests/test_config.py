@@ -90,7 +90,7 @@ def test_bad_config_from_cli_is_one_line_not_a_traceback(tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     env = {"ROUTERLS_DATA_DIR": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "PATH": "/usr/bin"}
     proc = subprocess.run([sys.executable, "-m", "routerls", "route", "fix", str(tmp_path / "a.py")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+                          check=False, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip() == (f"routerls: {tmp_path / '.routerls.yaml'}:2: budgets.daily_usd: "
