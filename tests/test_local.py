@@ -166,7 +166,7 @@ def test_keys_are_known_for_entries_that_do_not_name_their_variable():
 def test_an_embedded_model_without_the_runtime_is_skipped_with_the_install_hint(monkeypatch):
     monkeypatch.setattr(local, "runtime_installed", lambda: False)
     config = structure({"tiers": {
-        "local": {"models": [{"model": "openai/gemma-3-270m", "api_base": "http://127.0.0.1:1/v1",
+        "local": {"models": [{"model": "openai/gemma-3-270m-q4_k_m.gguf", "api_base": "http://127.0.0.1:1/v1",
                               "style": "completion"}]},
         "cheap": {"models": [{"model": "openai/coder", "api_base": "http://127.0.0.1:9/v1"}]}},
         "tasks": {"docstring": "local"}})
@@ -177,8 +177,9 @@ def test_an_embedded_model_without_the_runtime_is_skipped_with_the_install_hint(
 
 
 def test_embedded_means_a_known_model_on_loopback():
-    assert local.is_embedded(ModelEntry(model="openai/gemma-3-270m", api_base="http://127.0.0.1:8012/v1"))
-    assert not local.is_embedded(ModelEntry(model="openai/gemma-3-270m", api_base="https://api.x.com/v1"))
+    gemma = "openai/gemma-3-270m-q4_k_m.gguf"
+    assert local.is_embedded(ModelEntry(model=gemma, api_base="http://127.0.0.1:8012/v1"))
+    assert not local.is_embedded(ModelEntry(model=gemma, api_base="https://api.x.com/v1"))
     assert not local.is_embedded(ModelEntry(model="openai/coder", api_base="http://127.0.0.1:8012/v1"))
 
 
@@ -187,8 +188,8 @@ def test_the_built_in_local_tier_is_free_and_embedded():
 
     config = load_config(files=[__import__("routerls.config").config.DEFAULTS_PATH])
     entries = config.tiers["local"].models
-    assert [(e.name, e.style) for e in entries] == [("gemma-3-270m", "completion"),
-                                                   ("smollm2-135m-instruct", "chat")]
+    assert [(e.name, e.style) for e in entries] == [("gemma-3-270m-q4_k_m.gguf", "completion"),
+                                                   ("SmolLM2-135M-Instruct.Q4_1.gguf", "chat")]
     assert all(local.is_embedded(e) and e.price.output_per_mtok == 0 for e in entries)
     assert all(e.api_key_env is None for e in entries)
 
