@@ -38,6 +38,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from routerls import __version__
 from routerls import actions as actions_mod
+from routerls import tools as tools_mod
 from routerls.config import STRATEGIES, Config, ConfigError, load_config
 from routerls.router import RouteError, Spend, route
 from routerls.status import (
@@ -137,8 +138,9 @@ class RouterServer(LanguageServer):
         self.spend = SpendCache()
         self.scrub = Scrubber()
         self.actions: tuple[actions_mod.Action, ...] = ()
-        self._titles: dict[str, tuple[str, str | None, str | None]] = {}  # action → (title, tier, model)
-        self._json: dict[str, str] = {}  # action → the start of its CodeAction JSON
+        # (action, language) → (title, tier, model): a language may have a tool for the action
+        self._titles: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}
+        self._json: dict[tuple[str, str], str] = {}  # the same key → the start of its CodeAction JSON
         self.diagnostics: dict[str, list[T.Diagnostic]] = {}  # last seen in codeAction contexts
         self.runs: dict[Any, asyncio.Task] = {}  # executeCommand request id → task
         self.by_token: dict[str, asyncio.Task] = {}  # progress token → task
@@ -205,26 +207,34 @@ class RouterServer(LanguageServer):
         self._json.clear()
 
     # --- titles (the codeAction hot path) -----------------------------------------------------
-    def title_of(self, action: actions_mod.Action) -> tuple[str, str | None, str | None]:
-        got = self._titles.get(action.name)
+    def title_of(self, action: actions_mod.Action, language: str = "") -> tuple[str, str | None, str | None]:
+        """`AI: Format (tools · ruff)`, `AI: Fix (mid · claude-haiku-4-5)`. A fix-type tool is
+        only chosen once it has been asked about the diagnostics, so fix titles name the model
+        tier; the run may still be served by the tool."""
+        key = (action.name, language)
+        got = self._titles.get(key)
         if got is None:
+            pick = tools_mod.pick(self.config, action.name, language)
+            tool = pick.entry.name if pick.entry is not None and pick.entry.fixable is None else None
             try:
-                d = route(self.config, action.task, spend=Spend(self.spend.today_usd, self.spend.month_usd))
-                got = (f"AI: {action.title} ({d.tier} · {d.model.name})", d.tier, d.model.name)
+                d = route(self.config, action.task, spend=Spend(self.spend.today_usd, self.spend.month_usd),
+                          tool=tool)
+                got = (f"AI: {action.title} ({d.tier} · {d.model_name})", d.tier, d.model_name)
             except RouteError:
                 got = (f"AI: {action.title}", None, None)
-            self._titles[action.name] = got
+            self._titles[key] = got
         return got
 
-    def action_json(self, action: actions_mod.Action) -> str:
+    def action_json(self, action: actions_mod.Action, language: str = "") -> str:
         """The start of the action's CodeAction JSON, up to where `{uri, range, version}` go."""
-        got = self._json.get(action.name)
+        key = (action.name, language)
+        got = self._json.get(key)
         if got is None:
-            got = self._json[action.name] = self._action_json(action)
+            got = self._json[key] = self._action_json(action, language)
         return got
 
-    def _action_json(self, action: actions_mod.Action) -> str:
-        title = json.dumps(self.title_of(action)[0])
+    def _action_json(self, action: actions_mod.Action, language: str) -> str:
+        title = json.dumps(self.title_of(action, language)[0])
         head = f'{{"title": {title}, "kind": {json.dumps(action.kind)}, '
         call = f'{{"action": {json.dumps(action.name)}, '
         if self.edit_on_resolve:  # the client can't take applyEdit: the edit comes on resolve
@@ -380,7 +390,8 @@ def code_action(ls: RouterServer, params: T.CodeActionParams) -> list[T.CodeActi
                        "version": doc.version if doc is not None else None})[1:]  # without "{"
     close = "}" if ls.edit_on_resolve else "]}}"  # the action object, or arguments + command too
     offered = actions_mod.applicable(ls.actions, has_diagnostics=has_diagnostics, only=ctx.only)
-    return AsJSON("[" + ", ".join(ls.action_json(a) + args + close for a in offered) + "]")
+    language = (doc.language_id or "") if doc is not None else ""
+    return AsJSON("[" + ", ".join(ls.action_json(a, language) + args + close for a in offered) + "]")
 
 
 @server.feature(T.CODE_ACTION_RESOLVE)
@@ -463,7 +474,7 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
                      diagnostics=_diagnostics_for(ls, uri, rng, args.get("diagnostics")),
                      tier=args.get("tier"), instruction=args.get("instruction"), encoding=ls.encoding,
                      workspace_root=str(ls.root) if ls.root else None)
-    _, tier, model = ls.title_of(action)
+    _, tier, model = ls.title_of(action, req.language_id)
     token = f"routerls-{os.urandom(6).hex()}"
     progress = await _progress_begin(ls, token, f"AI: {action.title}", f"{tier or ''} · {model or ''}")
     ls.status("running", action, tier=tier, model=model, reason=f"{action.task} → {tier}")

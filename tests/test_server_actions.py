@@ -82,7 +82,7 @@ async def test_every_action_is_offered_with_its_tier_and_kind(session: Session):
         "tests": ("AI: Write tests (mid · gpt-4o)", "source"),
         "refactor": ("AI: Refactor (mid · gpt-4o)", "refactor.rewrite"),
         "docstring": ("AI: Add docstring (local · local-coder)", "refactor.rewrite"),
-        "format": ("AI: Format (local · local-coder)", "refactor.rewrite"),
+        "format": ("AI: Format (tools · ruff)", "refactor.rewrite"),
         "design": ("AI: Design (frontier · gpt-4-turbo)", "refactor"),
         "comments-en": ("AI: Translate comments to English (local · local-coder)", "refactor.rewrite"),
     }
@@ -100,13 +100,17 @@ async def test_every_action_is_offered_with_its_tier_and_kind(session: Session):
      'def area(r):\n    """The area of a circle of radius r."""\n    return math.pi * r * r\n',
      SOURCE.replace("def area(r):\n", 'def area(r):\n    """The area of a circle of radius r."""\n')),
     ("format", "local-coder", "local", "def area(r):\n    return math.pi*r*r\n",
-     SOURCE.replace("math.pi * r * r", "math.pi*r*r")),
+     SOURCE.replace("math.pi * r * r", "math.pi*r*r")),  # run with @local: the tools tier steps aside
     ("comments-en", "local-coder", "local", "def area(r):\n    return math.pi * r * r  # area\n",
      SOURCE.replace("math.pi * r * r\n", "math.pi * r * r  # area\n")),
 ])
 async def test_rewrite_actions_edit_the_selection(session: Session, action, model, tier, answer, expected):
     session.models.script(Reply(text=_fence(answer), prompt_tokens=300, completion_tokens=30), model=model)
-    uri, _, result, status = await _run_action(session, action, f"{action.replace('-', '_')}.py", AREA, action)
+    uri = session.open(f"{action.replace('-', '_')}.py", SOURCE)
+    chosen = next(a for a in await session.code_actions(uri, AREA) if a.command.arguments[0]["action"] == action)
+    args = dict(chosen.command.arguments[0], **({"instruction": "@local"} if action == "format" else {}))
+    result = await session.run(args)
+    status = await session.wait_status(result["state"])
     assert result["state"] == "done", result
     assert session.text(uri) == expected
     assert (status["tier"], status["model"]) == (tier, model)
@@ -119,6 +123,22 @@ async def test_rewrite_actions_edit_the_selection(session: Session, action, mode
         assert status["costUsd"] > 0
         assert status["savedUsd"] == pytest.approx(frontier - status["costUsd"])
     assert status["sessionCostUsd"] >= status["costUsd"]
+
+
+async def test_format_is_served_by_ruff_without_a_model(session: Session):
+    messy = SOURCE.replace("math.pi * r * r", "math.pi*r*r").replace("def add(a, b)", "def add( a,b )")
+    uri = session.open("format_tools.py", messy)
+    before = len(session.models.requests)
+    chosen = next(a for a in await session.code_actions(uri, AREA) if a.command.arguments[0]["action"] == "format")
+    assert chosen.title == "AI: Format (tools · ruff)"
+    result = await session.run(chosen.command.arguments[0])
+    status = await session.wait_status(result["state"])
+    assert result["state"] == "done", result
+    # only the selected statement (`area`) is formatted; `add` is outside the selection
+    assert session.text(uri) == SOURCE.replace("def add(a, b)", "def add( a,b )")
+    assert (status["tier"], status["model"], status["costUsd"]) == ("tools", "ruff 0.17.6", 0.0)
+    assert status["reason"] == "ruff: deterministic, $0"
+    assert len(session.models.requests) == before
 
 
 async def test_tests_action_creates_a_test_file(session: Session):
