@@ -87,6 +87,18 @@ class GatewaySettings:
 
 
 @attrs.frozen
+class Escalate:
+    """How far a code result that fails its checks may climb: `max_steps` tiers up, or the
+    per-task number in `tasks` (0 turns escalation off for that task)."""
+
+    max_steps: int = 1
+    tasks: dict[str, int] = attrs.field(factory=dict)
+
+    def steps_for(self, task: str) -> int:
+        return self.tasks.get(task, self.max_steps)
+
+
+@attrs.frozen
 class Hover:
     explain: bool = False
 
@@ -94,6 +106,15 @@ class Hover:
 @attrs.frozen
 class LedgerSettings:
     store_prompts: bool = False
+
+
+@attrs.frozen
+class Redact:
+    """Secrets found in a prompt are replaced before it goes to a tier other than `local`;
+    `patterns` are extra regexes (group 1, else the whole match, is the secret)."""
+
+    enabled: bool = True
+    patterns: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -128,8 +149,11 @@ class Config:
     rules: tuple[Rule, ...] = ()
     budgets: Budgets = Budgets()
     gateway: GatewaySettings = GatewaySettings()
+    escalate: Escalate = Escalate()
     hover: Hover = Hover()
     ledger: LedgerSettings = LedgerSettings()
+    redact: Redact = Redact()
+    local_only: tuple[str, ...] = (".env*", "*.pem", "secrets/**")  # globs kept on this machine
     actions: tuple[UserAction, ...] = ()
     tools: dict[str, dict[str, ToolEntry]] = attrs.field(factory=dict)  # action → language → tool
     # where each setting came from, for errors found after loading; not part of equality
@@ -162,8 +186,8 @@ def _converter() -> cattrs.Converter:
 
     for kind in (str, int, float, bool):
         conv.register_structure_hook(kind, strict(kind))
-    for cls in (Price, ModelEntry, Tier, Rule, Budgets, GatewaySettings, Hover, LedgerSettings,
-                UserAction, ToolEntry):
+    for cls in (Price, ModelEntry, Tier, Rule, Budgets, GatewaySettings, Escalate, Hover,
+                LedgerSettings, Redact, UserAction, ToolEntry):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
     return conv
 
@@ -319,8 +343,11 @@ _FIELD_TYPES: dict[str, Any] = {
     "rules": tuple[Rule, ...],
     "budgets": Budgets,
     "gateway": GatewaySettings,
+    "escalate": Escalate,
     "hover": Hover,
     "ledger": LedgerSettings,
+    "redact": Redact,
+    "local_only": tuple[str, ...],
     "actions": tuple[UserAction, ...],
     "tools": dict[str, dict[str, ToolEntry]],
 }
@@ -429,6 +456,15 @@ def _validate(config: Config, origins: Mapping) -> None:
     g = config.gateway
     if g.timeout_s <= 0 or g.retries < 0 or g.backoff_s < 0 or g.max_output_tokens <= 0:
         raise _fail(origins, "gateway", "timeout_s and max_output_tokens must be > 0; retries, backoff_s >= 0")
+    for key, steps in [("max_steps", config.escalate.max_steps),
+                       *((f"tasks.{t}", n) for t, n in config.escalate.tasks.items())]:
+        if steps < 0:
+            raise _fail(origins, f"escalate.{key}", "must be 0 or more")
+    for i, pattern in enumerate(config.redact.patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _fail(origins, f"redact.patterns[{i}]", f"bad regular expression: {exc}") from None
     seen: set[str] = set()
     for i, action in enumerate(config.actions):
         path = f"actions[{i}]"

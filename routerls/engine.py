@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from routerls import actions as actions_mod
+from routerls import checks, local, prompts
 from routerls import context as context_mod
 from routerls import edits as edits_mod
-from routerls import local, prompts
 from routerls import tools as tools_mod
 from routerls.actions import Action
 from routerls.config import Config, ModelEntry, Price, ToolEntry
@@ -86,6 +86,11 @@ class Engine:
         self.config = config
         self.ledger = ledger
         self.session = session or uuid.uuid4().hex[:12]
+        # request id → estimated cost, held from routing until the ledger has the real cost, so
+        # concurrent requests see each other's spend (see `_reserve`)
+        self.reserved: dict[str, float] = {}
+        self._prompts: dict[str, str] = {}  # request id → prompt as sent (ledger.store_prompts)
+        self.ledger_warning: str | None = None  # the last failed ledger write, for the user
 
     # --- decide (no model call, no litellm) ------------------------------------------------
     def action(self, name: str) -> Action:
@@ -96,10 +101,22 @@ class Engine:
         return found
 
     def spend(self) -> Spend:
+        """Spend recorded, plus what requests in flight have reserved."""
+        held = sum(self.reserved.values())
         if self.ledger is None:
-            return Spend()
-        s = self.ledger.spend(self.session)
-        return Spend(s.today_usd, s.month_usd)
+            return Spend(held, held)
+        try:
+            s = self.ledger.spend(self.session)
+        except Exception as exc:  # noqa: BLE001 - an unreadable ledger must not stop the editor
+            self.ledger_warning = f"spend not read: {exc}"
+            return Spend(held, held)
+        return Spend(s.today_usd + held, s.month_usd + held)
+
+    def _reserve(self, request_id: str, plan: Plan) -> None:
+        """Hold the decision's estimate until `_record` settles it: routing and reserving run
+        with no await between them, so N concurrent requests cannot all fit one budget."""
+        if plan.decision.estimated_usd:
+            self.reserved[request_id] = plan.decision.estimated_usd
 
     def plan(self, req: RunRequest, price_of=None, *, tool_ok: bool = False,
              tool_failure: str | None = None) -> Plan:
@@ -118,8 +135,26 @@ class Engine:
                              tool_note=tool_failure or pick.note)
         except RouteError as exc:
             raise EngineError(str(exc)) from None
+        decision = self._keep_local(req, decision, action.task, ctx.tokens, price_of)
         return Plan(action, ctx, decision, instruction,
                     pick.entry if decision.tier == tools_mod.TIER else None)
+
+    def _keep_local(self, req: RunRequest, decision: RouteDecision, task: str, tokens: int,
+                    price_of) -> RouteDecision:
+        """A file matching `local_only` goes to the local tier (or a tool), pinned: no fallback
+        to a remote tier, whatever the task, rules, tags or budget say."""
+        from routerls import redact
+
+        glob = redact.local_only_match(req.path, self.config.local_only, req.workspace_root)
+        if glob is None or decision.tier in (tools_mod.TIER, "local"):
+            return attrs.evolve(decision, pinned=True) if glob and decision.tier == "local" else decision
+        if "local" not in self.config.tiers:
+            raise EngineError(f"{req.path} matches local_only {glob!r}: only the local tier may see "
+                              "it, and no `local` tier is configured")
+        local_decision = route(self.config, task, text=req.action, tokens=tokens, tier="local",
+                               spend=self.spend(), price_of=price_of)
+        return attrs.evolve(local_decision, reason=f"the file matches local_only {glob!r}, so local "
+                            f"only (not {decision.tier})", rule="local_only", pinned=True)
 
     async def check_tool(self, req: RunRequest) -> bool:
         """Can this action's fix-type tool fix every diagnostic in the range? (Runs the tool's
@@ -194,6 +229,10 @@ class Engine:
             plan = self.plan(req, price_of=gateway.price_per_mtok, tool_failure=served)
         if plan.decision.blocked:
             return RunResult(request_id, plan, "blocked", message=plan.decision.reason)
+        self._reserve(request_id, plan)  # settled by `_record`
+        from routerls.redact import Redactor, is_dotenv
+
+        redactor = Redactor(self.config.redact.patterns, dotenv=is_dotenv(req.path))
 
         attempts: list = []
         started = time.perf_counter()
@@ -206,6 +245,7 @@ class Engine:
         if not remaining:
             return self._finish(request_id, plan, "error", attempts, started, message="; ".join(rejected))
         current = {"entry": remaining[0][1] if remaining else None}
+        steps, max_steps = 0, self.config.escalate.steps_for(plan.action.task)
 
         def progress(tokens: int) -> None:
             if on_progress is not None and current["entry"] is not None:
@@ -214,9 +254,11 @@ class Engine:
         def prompt_for(entry: ModelEntry):
             current["entry"] = entry
             # small local models get a completion template or a worked example (prompts.py)
-            return prompts.for_model(plan.action, plan.context.selection, req.language_id,
-                                     plan.instruction, entry.style, local.is_embedded(entry),
-                                     self.messages_for(plan, entry))
+            prompt = prompts.for_model(plan.action, plan.context.selection, req.language_id,
+                                       plan.instruction, entry.style, local.is_embedded(entry),
+                                       self.messages_for(plan, entry))
+            tier = next((t for t, e in remaining if e == entry), plan.decision.tier)
+            return self._outgoing(request_id, tier, prompt, redactor)
 
         try:
             while remaining:
@@ -228,23 +270,30 @@ class Engine:
                     return self._finish(request_id, plan, "error", attempts, started,
                                         message="; ".join([*rejected, f"every model failed: {exc}"]))
                 used = remaining.index((completion.tier, completion.entry))
+                failure: str | None
                 try:
                     edit = edits_mod.build_result(
-                        plan.action.result, req.text, req.range, completion.text, path=req.path,
+                        plan.action.result, req.text, req.range, redactor.restore(completion.text),
+                        path=req.path,
                         language_id=req.language_id, encoding=req.encoding,
                         workspace_root=req.workspace_root)
-                    if edit.edits and prompts.format_changed_meaning(
-                            plan.action.name, req.language_id, req.text,
-                            edits_mod.apply_edits(req.text, edit.edits, req.encoding)):
-                        raise edits_mod.EditError("the reformatted code does not mean the same "
-                                                  "(its syntax tree changed)")
+                    failure = await self._verify(req, plan, edit)
                 except edits_mod.EditError as exc:
-                    attempts[-1] = attrs.evolve(attempts[-1], outcome="bad_output", error=str(exc))
-                    rejected.append(f"{completion.entry.name}'s answer was rejected ({exc})")
-                    remaining = remaining[used + 1:]
-                    continue
-                return self._finish(request_id, plan, "ok", attempts, started, edit=edit,
-                                    completion=completion, notes=rejected)
+                    failure = str(exc)
+                if failure is None:
+                    return self._finish(request_id, plan, "ok", attempts, started, edit=edit,
+                                        completion=completion, notes=rejected)
+                attempts[-1] = attrs.evolve(attempts[-1], outcome="bad_output", error=failure)
+                rejected.append(f"{completion.entry.name}'s answer was rejected ({failure})")
+                steps += 1
+                if steps > max_steps:
+                    rejected.append("not applied" if max_steps == 0 else
+                                    f"not applied after {steps} tries (escalate.max_steps is {max_steps})")
+                    return self._finish(request_id, plan, "error", attempts, started,
+                                        message="; ".join(rejected))
+                remaining = _escalation(remaining[used + 1:], completion.tier, self.config.tier_order)
+                if remaining:
+                    rejected.append(f"escalated to {remaining[0][0]}")
             return self._finish(request_id, plan, "error", attempts, started,
                                 message="; ".join([*rejected, "no model left to try"]))
         except asyncio.CancelledError:
@@ -255,6 +304,23 @@ class Engine:
                 error="cancelled by the user", latency_ms=(time.perf_counter() - started) * 1000))
             self._record(request_id, plan, attempts)
             raise
+
+    async def _verify(self, req: RunRequest, plan: Plan, edit: edits_mod.EditResult) -> str | None:
+        """The checks of `checks.py` on a code result; None when it may be applied."""
+        if edit.markdown is not None or edit.create is not None:
+            return None
+        if not edit.edits:
+            # an unchanged answer is fine for format, and the failure of a fix or a docstring
+            return "the answer changes nothing" if plan.action.name in ("fix", "docstring") else None
+        after = edits_mod.apply_edits(req.text, edit.edits, req.encoding)
+        before_sel = plan.context.selection
+        after_sel = edits_mod.apply_edits(before_sel, _relative(edit.edits, plan.context.range), req.encoding) \
+            if _inside(edit.edits, plan.context.range) else after
+        failure = checks.verify(plan.action.name, req.language_id, req.text, after, before_sel,
+                                after_sel, plan.context.diagnostics)
+        if failure is None and plan.action.name == "fix":
+            failure = await checks.recheck_fix(req.text, after, req.path, plan.context.diagnostics)
+        return failure
 
     def _finish(self, request_id: str, plan: Plan, outcome: str, attempts: Sequence, started: float,
                 *, edit=None, completion=None, message: str | None = None,
@@ -284,14 +350,61 @@ class Engine:
             saved_usd=max(counterfactual - cost, 0.0), latency_ms=latency, message=reason,
             attempts=tuple(attempts))
 
+    def _outgoing(self, request_id: str, tier: str, prompt, redactor):
+        """The prompt as it leaves: secrets redacted unless it stays on the local tier; kept
+        for the ledger when `ledger.store_prompts` is on."""
+        if tier != "local" and self.config.redact.enabled and prompt is not None:
+            if isinstance(prompt, list):
+                prompt = redactor.messages(prompt)
+            elif attrs.has(type(prompt)) and hasattr(prompt, "prompt"):
+                prompt = attrs.evolve(prompt, prompt=redactor.redact(prompt.prompt))
+        if prompt is not None and getattr(self.ledger, "store_prompts", False):
+            self._prompts[request_id] = (
+                "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in prompt)
+                if isinstance(prompt, list) else str(getattr(prompt, "prompt", prompt)))
+        return prompt
+
     def _record(self, request_id: str, plan: Plan, attempts: Sequence, estimated: bool = False) -> None:
+        """Write the request's rows and settle its reservation. A ledger that cannot be written
+        does not lose the answer: the run goes on and `ledger_warning` tells the user."""
+        self.reserved.pop(request_id, None)
+        prompt = self._prompts.pop(request_id, None)
         if self.ledger is None or not attempts:
             return
         from routerls import gateway
-        from routerls.ledger import LedgerRow
+        from routerls.ledger import LedgerError, LedgerRow
 
         best = strongest(self.config)
-        self.ledger.record(LedgerRow.from_attempts(
-            attempts, request_id=request_id, session=self.session, action=plan.action.name,
-            task=plan.action.task, counterfactual=lambda i, o: gateway.cost_usd(best, i, o),
-            estimated=estimated))
+        try:
+            self.ledger.record(LedgerRow.from_attempts(
+                attempts, request_id=request_id, session=self.session, action=plan.action.name,
+                task=plan.action.task, counterfactual=lambda i, o: gateway.cost_usd(best, i, o),
+                estimated=estimated, prompt=prompt))
+        except LedgerError as exc:
+            import logging
+
+            logging.getLogger("routerls").warning("spend not recorded: %s", exc)
+            self.ledger_warning = f"spend not recorded: {exc}"
+
+
+def _escalation(rest: list, failed_tier: str, order: Sequence[str]) -> list:
+    """After a rejected answer: the next stronger tier's models onward. When the chain has no
+    stronger tier (the user pinned one), the failed tier's remaining models."""
+    rank = {t: i for i, t in enumerate(order)}
+    stronger = [(t, e) for t, e in rest if rank.get(t, -1) > rank.get(failed_tier, -1)]
+    return stronger or rest
+
+
+def _inside(edits, rng: Range) -> bool:
+    return all(rng.start <= e.range.start and e.range.end <= rng.end for e in edits)
+
+
+def _relative(edits, rng: Range):
+    """Edits moved from document positions to positions within the range's own text."""
+    from routerls.text import Position
+
+    def rel(p: Position) -> Position:
+        return Position(p.line - rng.start.line,
+                        p.character - rng.start.character if p.line == rng.start.line else p.character)
+
+    return [attrs.evolve(e, range=Range(rel(e.range.start), rel(e.range.end))) for e in edits]

@@ -156,7 +156,7 @@ def _argv(command: Sequence[str], values: Mapping[str, str]) -> list[str]:
     return argv
 
 
-async def _exec(argv: list[str], stdin: str, timeout_s: float) -> str:
+async def run_program(argv: list[str], stdin: str, timeout_s: float) -> str:
     """Run a program on `stdin`; its own process group, killed whole on timeout or cancel."""
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -191,7 +191,7 @@ async def fixable(entry: ToolEntry, text: str, values: Mapping[str, str], diagno
     prints ruff-style JSON: one object per finding, with `code`, `location.row` and `fix`)."""
     if not entry.fixable or not diagnostics or any(not d.code for d in diagnostics):
         return False
-    out = await _exec(_argv(entry.fixable, values), text, entry.timeout_s)
+    out = await run_program(_argv(entry.fixable, values), text, entry.timeout_s)
     try:
         found = json.loads(out or "[]")
         can = {(f["code"], f["location"]["row"]) for f in found if f.get("fix")}
@@ -214,7 +214,7 @@ async def run(entry: ToolEntry, action: str, text: str, rng: Range, *, path: str
         raise ToolFailure(f"{entry.command[0]} not found")
     codes = ",".join(sorted({d.code for d in diagnostics if d.code}))
     values = {"path": path, "language": language, "codes": codes or "ALL"}
-    output = await _exec(_argv(entry.command, values), text, entry.timeout_s)
+    output = await run_program(_argv(entry.command, values), text, entry.timeout_s)
     if not output.strip() and text.strip():
         raise ToolFailure(f"{entry.name} returned nothing")
     output = _same_line_endings(text, output)
