@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 START_TIMEOUT_S = 60.0
 IDLE_EXIT_S = 30 * 60.0
+MAX_OUTPUT_TOKENS = 512  # per answer from an embedded model, whatever the request asks
 OLLAMA_URL = "http://127.0.0.1:11434"
 INSTALL_HINT = "run `bash scripts/install-local.sh` to install the local runtime and models"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -224,8 +225,16 @@ def _locked(port: int) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def default_idle_exit_s() -> float:
+    """How long a runtime waits without requests before it exits: `ROUTERLS_LOCAL_IDLE_S`."""
+    try:
+        return float(os.environ.get("ROUTERLS_LOCAL_IDLE_S") or IDLE_EXIT_S)
+    except ValueError:
+        return IDLE_EXIT_S
+
+
 def ensure_running(api_base: str, names: Sequence[str], timeout_s: float = START_TIMEOUT_S,
-                   idle_exit_s: float = IDLE_EXIT_S) -> Runtime:
+                   idle_exit_s: float | None = None) -> Runtime:
     """A runtime at `api_base` that serves `names`: the one already answering, else a new one.
 
     Raises LocalError when the runtime is not installed, a model file is missing, the port is
@@ -252,7 +261,8 @@ def ensure_running(api_base: str, names: Sequence[str], timeout_s: float = START
             else:
                 raise LocalError(f"port {port} is taken by a server that does not serve "
                                  f"{', '.join(wanted)}; change the local tier's api_base")
-        return _start(host, port, wanted, timeout_s, idle_exit_s)
+        return _start(host, port, wanted, timeout_s,
+                      idle_exit_s if idle_exit_s is not None else default_idle_exit_s())
 
 
 def _start(host: str, port: int, names: Sequence[str], timeout_s: float, idle_exit_s: float) -> Runtime:
@@ -368,8 +378,8 @@ def missing_key(entry: ModelEntry, environ: Mapping[str, str]) -> str | None:
 
 
 def _usable(entry: ModelEntry, environ: Mapping[str, str], ollama: dict[str, bool],
-            runtimes: dict[str, Runtime | LocalError],
-            start: bool) -> tuple[ModelEntry | None, str | None]:
+            runtimes: dict[str, Runtime | LocalError], start: bool,
+            bases: Mapping[str, list[str]]) -> tuple[ModelEntry | None, str | None]:
     """(the entry as it will be called, or None; why it was skipped)."""
     if is_embedded(entry):
         base = entry.api_base.rstrip("/")  # type: ignore[union-attr]
@@ -379,7 +389,8 @@ def _usable(entry: ModelEntry, environ: Mapping[str, str], ollama: dict[str, boo
                 if not start:
                     got = status(base) or LocalError("the local runtime is not running")
                 else:
-                    got = ensure_running(base, [entry.name])
+                    # every embedded model the config serves there, so one start serves all tasks
+                    got = ensure_running(base, bases.get(base) or [entry.name])
             except LocalError as exc:
                 got = exc
             runtimes[base] = got
@@ -420,10 +431,11 @@ def prepare_sync(config: Config, tier: str, chain: Sequence[tuple[str, ModelEntr
     environ = os.environ if environ is None else environ
     ollama: dict[str, bool] = {}
     runtimes: dict[str, Runtime | LocalError] = {}
+    bases = embedded_bases(config)
     kept: list[tuple[str, ModelEntry]] = []
     skipped: dict[str, str] = {}  # reason → first tier it hit, kept in order
     for t, entry in chain:
-        usable, why = _usable(entry, environ, ollama, runtimes, start)
+        usable, why = _usable(entry, environ, ollama, runtimes, start, bases)
         if usable is not None:
             kept.append((t, usable))
         elif why is not None:
@@ -436,7 +448,7 @@ def prepare_sync(config: Config, tier: str, chain: Sequence[tuple[str, ModelEntr
         order = config.tier_order
         for lower in reversed(order[:order.index(tier)]):
             for entry in config.tiers[lower].models:
-                usable, why = _usable(entry, environ, ollama, runtimes, start)
+                usable, why = _usable(entry, environ, ollama, runtimes, start, bases)
                 if usable is not None:
                     kept.append((lower, usable))
                 elif why is not None:
@@ -540,7 +552,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _generate(self, model: _Loaded, body: dict, chat: bool) -> None:
         args: dict[str, Any] = {
-            "max_tokens": int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
+            # a small model that rambles must stop while the editor still waits (~10 s here)
+            "max_tokens": min(int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
+                              MAX_OUTPUT_TOKENS),
             # greedy unless asked: small models wander at the usual 0.8
             "temperature": float(body.get("temperature") if body.get("temperature") is not None else 0.0),
             "stop": body.get("stop") or None,

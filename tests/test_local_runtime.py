@@ -1,0 +1,168 @@
+"""The embedded runtime with the real models: start on demand, reuse, never two, stop; a real
+docstring with no keys; killing the runtime mid-answer falls back instead of hanging.
+
+Skipped, with the reason, when `routerls[local]` is not installed (`bash scripts/install-local.sh`;
+`scripts/test.sh` installs it, so CI runs these).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from routerls import gateway, local
+from routerls.config import GatewaySettings, ModelEntry, load_config, structure
+
+MISSING = [m.package for m in local.EMBEDDED.values() if local._package_dir(m.module) is None]
+pytestmark = pytest.mark.skipif(
+    not local.runtime_installed() or bool(MISSING),
+    reason="routerls[local] is not installed (llama-cpp-python and the model packages); "
+           "run `bash scripts/install-local.sh`")
+
+GEMMA, SMOL = "gemma-3-270m-q4_k_m.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def api_base(monkeypatch):
+    """A fresh loopback port; whatever runtime a test leaves there is stopped afterwards."""
+    monkeypatch.setenv("ROUTERLS_LOCAL_IDLE_S", "120")  # a crashed test leaves nothing for long
+    base = f"http://127.0.0.1:{free_port()}/v1"
+    yield base
+    local.stop(base)
+
+
+def local_config(api_base: str, *more_tiers: tuple[str, dict]) -> dict:
+    return {
+        "tiers": {
+            "local": {"models": [
+                {"model": f"openai/{GEMMA}", "api_base": api_base, "style": "completion",
+                 "price": {"input_per_mtok": 0.0, "output_per_mtok": 0.0}},
+                {"model": f"openai/{SMOL}", "api_base": api_base,
+                 "price": {"input_per_mtok": 0.0, "output_per_mtok": 0.0}}]},
+            "mid": {"models": [{"model": "anthropic/claude-haiku-4-5", "api_key_env": "ANTHROPIC_API_KEY"}]},
+            **dict(more_tiers),
+        },
+        "tasks": {"docstring": "local", "format": "local", "fix": "mid", "explain": "mid"},
+        "gateway": {"retries": 0, "backoff_s": 0, "max_output_tokens": 64},  # short answers: fast tests
+    }
+
+
+def test_started_on_demand_reused_and_stopped(api_base):
+    first = local.ensure_running(api_base, [GEMMA, SMOL])
+    assert not first.reused and set(first.models) == {GEMMA, SMOL}
+    again = local.ensure_running(api_base, [SMOL])
+    assert again.reused and again.pid == first.pid
+    state = json.loads((local.runtime_dir() / f"runtime-{first.port}.json").read_text())
+    assert state["pid"] == first.pid and state["files"][GEMMA].endswith(GEMMA)
+    stopped = local.stop(api_base)
+    assert stopped is not None and stopped.pid == first.pid
+    assert local.served_models(api_base) is None
+    assert not (local.runtime_dir() / f"runtime-{first.port}.json").exists()
+    assert local.stop(api_base) is None  # nothing left to stop
+
+
+def test_two_processes_asking_at_once_share_one_runtime(api_base):
+    code = ("import sys; from routerls import local; "
+            f"print(local.ensure_running({api_base!r}, [{SMOL!r}]).pid)")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ}) for _ in range(3)]
+    pids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert len(pids) == 1 and all(p.returncode == 0 for p in procs), pids
+
+
+def test_a_real_docstring_with_no_keys_costs_nothing_and_is_recorded(api_base, tmp_path, monkeypatch):
+    from routerls.engine import Engine, RunRequest
+    from routerls.ledger import Ledger, default_path
+    from routerls.text import Range
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    source = (ROOT / "examples" / "shapes.py").read_text()
+    engine = Engine(structure(local_config(api_base)), Ledger(default_path()))
+    req = RunRequest(action="docstring", path=str(tmp_path / "shapes.py"), text=source,
+                     range=Range.of(0, 0, 2, 0))
+    result = asyncio.run(engine.run(req))
+    assert result.outcome == "ok", result.message
+    assert (result.tier, result.model.name, result.cost_usd) == ("local", GEMMA, 0.0)
+    from routerls.edits import apply_edits
+
+    new = apply_edits(source, result.edit.edits)
+    tree = ast.parse(new)
+    doc = ast.get_docstring(tree.body[0])
+    assert doc and doc[0].isupper() and doc.endswith(".")
+    assert new.replace(f'    """{doc}"""\n', "", 1) == source  # nothing else touched
+    rows = Ledger(default_path()).report("model")
+    assert [(r.key, r.calls, r.cost_usd) for r in rows] == [(f"openai/{GEMMA}", 1, 0.0)]
+
+
+def test_a_cloud_task_without_its_key_runs_locally_and_says_why(api_base, tmp_path, monkeypatch):
+    from routerls.engine import Engine, RunRequest
+    from routerls.text import Range
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    engine = Engine(structure(local_config(api_base)))
+    source = "def add(a, b):\n    return a - b\n"
+    req = RunRequest(action="explain", path=str(tmp_path / "a.py"), text=source,
+                     range=Range.of(0, 0, 2, 0), tier=None)
+    result = asyncio.run(engine.run(req))
+    assert result.outcome == "ok", result.message
+    assert result.tier == "local" and result.edit.markdown
+    assert result.plan.decision.tier == "mid"
+    assert "no ANTHROPIC_API_KEY: used local" in result.reason
+
+
+def test_killing_the_runtime_mid_answer_falls_back_at_once(api_base, model_server):
+    runtime = local.ensure_running(api_base, [SMOL])
+    model_server.script("fallback answer", model="gpt-4o-mini")
+    smol = ModelEntry(model=f"openai/{SMOL}", api_base=api_base, timeout_s=30)
+    cloud = ModelEntry(model="openai/gpt-4o-mini", api_base=model_server.url)
+    killed = []
+
+    def on_token(n: int) -> None:
+        if not killed:
+            killed.append(time.monotonic())
+            os.kill(runtime.pid, signal.SIGKILL)
+
+    messages = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
+    started = time.monotonic()
+    got = asyncio.run(gateway.complete(messages, [("local", smol), ("cheap", cloud)],
+                                       GatewaySettings(retries=1, backoff_s=0.1), on_token=on_token))
+    assert killed, "the runtime never produced a token"
+    assert got.text == "fallback answer" and got.tier == "cheap"
+    local_attempts = [a for a in got.attempts if a.tier == "local"]
+    assert local_attempts and {a.outcome for a in local_attempts} <= {"connection_error", "bad_response"}
+    assert all(a.error for a in local_attempts)
+    assert time.monotonic() - started < 15  # a clear failure, never a hang
+
+
+def test_a_killed_runtime_is_started_again_by_the_next_request(api_base):
+    first = local.ensure_running(api_base, [SMOL])
+    os.kill(first.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    config = structure(local_config(api_base))
+    chain = [("local", m) for m in config.tiers["local"].models]
+    prepared = local.prepare_sync(config, "local", chain, environ={})
+    assert prepared.runtime is not None and prepared.runtime.pid != first.pid
+    assert [m.name for _, m in prepared.chain] == [GEMMA, SMOL]
+
+
+def test_the_built_in_config_points_at_installed_models():
+    config = load_config(files=[Path(local.__file__).with_name("defaults.yaml")])
+    for entry in config.tiers["local"].models:
+        assert local.model_path(entry.name).is_file()
