@@ -99,6 +99,15 @@ class Escalate:
 
 
 @attrs.frozen
+class Debate:
+    """Critique-and-revise for a markdown task: `draft` writes, `revise` critiques and rewrites
+    (a cheap draft and a frontier revision, or the reverse)."""
+
+    draft: str
+    revise: str
+
+
+@attrs.frozen
 class Hover:
     explain: bool = False
 
@@ -150,6 +159,7 @@ class Config:
     budgets: Budgets = Budgets()
     gateway: GatewaySettings = GatewaySettings()
     escalate: Escalate = Escalate()
+    debate: dict[str, Debate] = attrs.field(factory=dict)  # task → its debate; absent: one model
     hover: Hover = Hover()
     ledger: LedgerSettings = LedgerSettings()
     redact: Redact = Redact()
@@ -186,7 +196,7 @@ def _converter() -> cattrs.Converter:
 
     for kind in (str, int, float, bool):
         conv.register_structure_hook(kind, strict(kind))
-    for cls in (Price, ModelEntry, Tier, Rule, Budgets, GatewaySettings, Escalate, Hover,
+    for cls in (Price, ModelEntry, Tier, Rule, Budgets, GatewaySettings, Escalate, Debate, Hover,
                 LedgerSettings, Redact, UserAction, ToolEntry):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
     return conv
@@ -344,6 +354,7 @@ _FIELD_TYPES: dict[str, Any] = {
     "budgets": Budgets,
     "gateway": GatewaySettings,
     "escalate": Escalate,
+    "debate": dict[str, Debate],
     "hover": Hover,
     "ledger": LedgerSettings,
     "redact": Redact,
@@ -465,6 +476,9 @@ def _validate(config: Config, origins: Mapping) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise _fail(origins, f"redact.patterns[{i}]", f"bad regular expression: {exc}") from None
+    for task, debate in config.debate.items():
+        tier_ok(debate.draft, f"debate.{task}.draft")
+        tier_ok(debate.revise, f"debate.{task}.revise")
     seen: set[str] = set()
     for i, action in enumerate(config.actions):
         path = f"actions[{i}]"

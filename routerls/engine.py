@@ -26,6 +26,11 @@ from routerls.router import RouteDecision, RouteError, Spend, chain, parse_tags,
 from routerls.text import Range
 
 OUTPUT_RESERVE_TOKENS = 1024
+MAX_TURNS = 8  # exchanges kept per document for follow-ups
+CRITIQUE_PROMPT = (
+    "Critique the answer above: list its weaknesses, risks and anything it missed. Then write "
+    "the complete, improved answer. Use Markdown with the sections `## Critique` and "
+    "`## Revised`.")
 
 
 class EngineError(Exception):
@@ -44,6 +49,17 @@ class RunRequest:
     instruction: str | None = None
     encoding: str = "utf-16"
     workspace_root: str | None = None
+    follow_up: bool = False  # continue this document's conversation ("more detail", "that broke X")
+
+
+@attrs.frozen
+class Turn:
+    """One exchange of a document's conversation, kept so a follow-up has it on any model."""
+
+    action: str
+    user: str
+    assistant: str
+    model: str
 
 
 @attrs.frozen
@@ -86,11 +102,16 @@ class Engine:
         self.config = config
         self.ledger = ledger
         self.session = session or uuid.uuid4().hex[:12]
+        self.transcripts: dict[str, list[Turn]] = {}  # path → the document's conversation
         # request id → estimated cost, held from routing until the ledger has the real cost, so
         # concurrent requests see each other's spend (see `_reserve`)
         self.reserved: dict[str, float] = {}
         self._prompts: dict[str, str] = {}  # request id → prompt as sent (ledger.store_prompts)
         self.ledger_warning: str | None = None  # the last failed ledger write, for the user
+
+    def forget(self, path: str) -> None:
+        """The document was closed: its conversation ends."""
+        self.transcripts.pop(path, None)
 
     # --- decide (no model call, no litellm) ------------------------------------------------
     def action(self, name: str) -> Action:
@@ -206,13 +227,25 @@ class Engine:
             latency_ms=latency_ms, outcome=outcome, error=error, estimated=True)])
 
     # --- run ---------------------------------------------------------------------------------
-    def messages_for(self, plan: Plan, entry: ModelEntry) -> list[dict[str, str]]:
-        """The prompt for one model: the context trimmed to that model's window."""
+    def messages_for(self, plan: Plan, entry: ModelEntry, history: Sequence[Turn] = ()) -> list[dict[str, str]]:
+        """The prompt for one model: the context trimmed to that model's window, after the
+        document's earlier turns (oldest dropped first) when this is a follow-up. The turns are
+        plain user/assistant messages, so they carry over to any provider; litellm maps the
+        system prompt to each provider's own form."""
         from routerls import gateway
 
         budget = max(gateway.context_window(entry) - OUTPUT_RESERVE_TOKENS, 512)
-        ctx = context_mod.trim(plan.context, budget)
-        return actions_mod.messages(plan.action, context_mod.render(ctx), plan.instruction)
+        ctx = context_mod.trim(plan.context, max(budget // 2, 512) if history else budget)
+        messages = actions_mod.messages(plan.action, context_mod.render(ctx), plan.instruction)
+        if not history:
+            return messages
+        turns = list(history)
+        used = sum(context_mod.estimate_tokens(m["content"]) for m in messages)
+        while turns and used + sum(context_mod.estimate_tokens(t.user + t.assistant) for t in turns) > budget:
+            turns.pop(0)
+        earlier = [m for t in turns for m in ({"role": "user", "content": t.user},
+                                              {"role": "assistant", "content": t.assistant})]
+        return [messages[0], *earlier, *messages[1:]]
 
     async def run(self, req: RunRequest, on_progress: Progress | None = None) -> RunResult:
         """Route, call, check, and record. A model whose answer fails the checks of
@@ -244,7 +277,11 @@ class Engine:
         rejected: list[str] = list(prepared.notes)
         if not remaining:
             return self._finish(request_id, plan, "error", attempts, started, message="; ".join(rejected))
-        current = {"entry": remaining[0][1] if remaining else None}
+        current: dict = {"entry": remaining[0][1] if remaining else None}
+        history = self.transcripts.get(req.path, ()) if req.follow_up else ()
+        debate = self.config.debate.get(plan.action.task)
+        if debate is not None and not plan.decision.pinned and not plan.action.is_code:
+            return await self._debate(req, plan, request_id, debate, redactor, started, on_progress)
         steps, max_steps = 0, self.config.escalate.steps_for(plan.action.task)
 
         def progress(tokens: int) -> None:
@@ -256,9 +293,10 @@ class Engine:
             # small local models get a completion template or a worked example (prompts.py)
             prompt = prompts.for_model(plan.action, plan.context.selection, req.language_id,
                                        plan.instruction, entry.style, local.is_embedded(entry),
-                                       self.messages_for(plan, entry))
+                                       self.messages_for(plan, entry, history))
             tier = next((t for t, e in remaining if e == entry), plan.decision.tier)
-            return self._outgoing(request_id, tier, prompt, redactor)
+            current["sent"] = sent = self._outgoing(request_id, tier, prompt, redactor)
+            return sent
 
         try:
             while remaining:
@@ -281,6 +319,7 @@ class Engine:
                 except edits_mod.EditError as exc:
                     failure = str(exc)
                 if failure is None:
+                    self._remember(req.path, plan.action.name, current.get("sent"), completion)
                     return self._finish(request_id, plan, "ok", attempts, started, edit=edit,
                                         completion=completion, notes=rejected)
                 attempts[-1] = attrs.evolve(attempts[-1], outcome="bad_output", error=failure)
@@ -322,6 +361,64 @@ class Engine:
             failure = await checks.recheck_fix(req.text, after, req.path, plan.context.diagnostics)
         return failure
 
+    async def _debate(self, req: RunRequest, plan: Plan, request_id: str, debate, redactor,
+                      started: float, on_progress: Progress | None) -> RunResult:
+        """Draft on one tier, then critique and revise on another; both calls are recorded."""
+        from routerls import gateway
+
+        attempts: list = []
+        notes: list[str] = []
+        texts: list[str] = []
+        completion = None
+        for step, tier in (("draft", debate.draft), ("revise", debate.revise)):
+            ready = await local.prepare(self.config, tier, [(tier, m) for m in self.config.tiers[tier].models],
+                                        pinned=True)
+            notes += ready.notes
+
+            def prompt_for(entry: ModelEntry, _tier: str = tier, _step: str = step):
+                messages = self.messages_for(plan, entry)
+                if _step == "revise":
+                    messages = [*messages, {"role": "assistant", "content": texts[0]},
+                                {"role": "user", "content": CRITIQUE_PROMPT}]
+                return self._outgoing(request_id, _tier, messages, redactor)
+
+            def progress(tokens: int, _tier: str = tier, _step: str = step) -> None:
+                if on_progress is not None:
+                    on_progress(f"{_step} on {_tier}", tokens)
+
+            try:
+                if not ready.chain:
+                    raise gateway.GatewayError(())
+                completion = await gateway.complete([], ready.chain, self.config.gateway, on_token=progress,
+                                                    on_attempt=attempts.append, prompt_for=prompt_for)
+            except gateway.GatewayError as exc:
+                what = f"the {step} on {tier} failed ({exc})" if ready.chain else f"no model of {tier} can answer"
+                if completion is None:
+                    return self._finish(request_id, plan, "error", attempts, started,
+                                        message="; ".join([*notes, what]))
+                notes.append(f"{what}; showing the draft")
+                break
+            texts.append(completion.text)
+        assert completion is not None
+        self._remember(req.path, plan.action.name, None, completion)
+        notes.insert(0, f"debate: {debate.draft} drafted, {debate.revise} critiqued and revised")
+        return self._finish(request_id, plan, "ok", attempts, started,
+                            edit=edits_mod.EditResult(markdown=texts[-1]), completion=completion, notes=notes)
+
+    def _remember(self, path: str, action: str, sent, completion) -> None:
+        """Keep the exchange for follow-ups (the last `MAX_TURNS` per document)."""
+        if isinstance(sent, list):
+            user = next((m["content"] for m in reversed(sent) if m.get("role") == "user"), "")
+        else:
+            user = str(sent or "")
+        turns = self.transcripts.setdefault(path, [])
+        turns.append(Turn(action, user, completion.text, completion.entry.model))
+        del turns[:-MAX_TURNS]
+
+    def last_action(self, path: str) -> str | None:
+        turns = self.transcripts.get(path)
+        return turns[-1].action if turns else None
+
     def _finish(self, request_id: str, plan: Plan, outcome: str, attempts: Sequence, started: float,
                 *, edit=None, completion=None, message: str | None = None,
                 notes: Sequence[str] = ()) -> RunResult:
@@ -339,7 +436,7 @@ class Engine:
         counterfactual = gateway.cost_usd(strongest(self.config), completion.input_tokens,
                                           completion.output_tokens)
         reason = plan.decision.reason
-        failed = attempts[:-1]
+        failed = [a for a in attempts[:-1] if a.outcome != "ok"]
         if failed:
             reason += "; fell back from " + ", ".join(f"{a.model} ({a.outcome})" for a in failed)
         if notes:

@@ -174,6 +174,8 @@ class RouterServer(LanguageServer):
         self.scrub.watch(e.api_key_env for t in config.tiers.values() for e in t.models if e.api_key_env)
         if self.engine is not None:
             self.engine.config = config
+        if self.ledger is not None:
+            self.ledger.store_prompts = config.ledger.store_prompts
 
     def get_engine(self):
         if self.engine is None:
@@ -188,7 +190,7 @@ class RouterServer(LanguageServer):
         try:
             from routerls.ledger import Ledger, default_path
 
-            self.ledger = Ledger(default_path())
+            self.ledger = Ledger(default_path(), store_prompts=self.config.ledger.store_prompts)
         except Exception as exc:  # noqa: BLE001 - a broken ledger must not stop the editor features
             self.notify_user(T.MessageType.Warning, f"routerls: spend is not recorded: {exc}")
             return
@@ -359,6 +361,8 @@ def did_save(ls: RouterServer, params: T.DidSaveTextDocumentParams) -> None:
 @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: RouterServer, params: T.DidCloseTextDocumentParams) -> None:
     ls.diagnostics.pop(params.text_document.uri, None)
+    if ls.engine is not None:
+        ls.engine.forget(to_fs_path(params.text_document.uri) or params.text_document.uri)
 
 
 # --- code actions ----------------------------------------------------------------------------
@@ -455,7 +459,10 @@ async def run_command(ls: RouterServer, *arguments: Any) -> dict[str, Any]:
 async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: Any = None) -> dict[str, Any]:
     from routerls.engine import EngineError, RunRequest
 
+    follow_up = bool(args.get("followUp"))
     name = args.get("action")
+    if name is None and follow_up and "uri" in args:  # "more detail": the document's last action
+        name = ls.get_engine().last_action(to_fs_path(args["uri"]) or args["uri"])
     action = actions_mod.find(ls.actions, str(name))
     if action is None or "uri" not in args or "range" not in args:
         message = (f"unknown action {name!r}; available: {', '.join(a.name for a in ls.actions)}"
@@ -463,6 +470,7 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
         ls.notify_user(T.MessageType.Error, f"routerls: {message}")
         return {"state": "error", "message": message}
     uri = args["uri"]
+    was_open = uri in ls.workspace.text_documents
     doc = ls.workspace.get_text_document(uri)
     try:
         text, version = doc.source, doc.version
@@ -473,6 +481,7 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
                      language_id=_language_of(uri, doc),
                      diagnostics=_diagnostics_for(ls, uri, rng, args.get("diagnostics")),
                      tier=args.get("tier"), instruction=args.get("instruction"), encoding=ls.encoding,
+                     follow_up=follow_up,
                      workspace_root=str(ls.root) if ls.root else None)
     _, tier, model = ls.title_of(action, req.language_id)
     token = f"routerls-{os.urandom(6).hex()}"
@@ -520,6 +529,9 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
         ls.by_token.pop(token, None)
 
     ls.refresh_spend()
+    if engine.ledger_warning:  # the run went on; the user should know spend was not counted
+        ls.notify_user(T.MessageType.Warning, f"routerls: {engine.ledger_warning}")
+        engine.ledger_warning = None
     fields: dict[str, Any] = {
         "tier": result.tier or result.plan.decision.tier,
         "model": result.model.name if result.model else model, "reason": result.reason,
@@ -547,6 +559,13 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
         ls.status("done", action, **fields)
         return {**out, "state": "done"}
     kept = Kept(uri, text, version, rng, result)
+    if was_open and edit.edits and uri not in ls.workspace.text_documents:
+        # closed while the model worked: editing a file the user put away would surprise them
+        _keep(ls, kept)
+        message = (f"not applied: {Path(to_fs_path(uri) or uri).name} was closed while the model was "
+                   f"working; reopen it and run routerls.run with {{\"reapply\": \"{result.request_id}\"}}")
+        ls.status("error", action, message=message, **fields)
+        return {**out, "state": "error", "message": message, "applied": False}
     state, message = await _apply(ls, kept)
     ls.status(state, action, message=message, **fields)
     return {**out, "state": state, **({"message": message} if message else {}),
@@ -564,9 +583,7 @@ async def _apply(ls: RouterServer, kept: Kept) -> tuple[str, str | None]:
     if edits and doc is not None and doc.version != kept.version:
         rebased = rebase_edits(kept.text, doc.source, kept.range, edits, ls.encoding)
         if rebased is None:
-            ls.kept[kept.result.request_id] = kept
-            while len(ls.kept) > KEPT_RESULTS:
-                ls.kept.popitem(last=False)
+            _keep(ls, kept)
             message = (f"not applied: {Path(to_fs_path(kept.uri) or kept.uri).name} changed where the "
                        f"edit goes while the model was working; run routerls.run with "
                        f"{{\"reapply\": \"{kept.result.request_id}\"}} to apply it if it still fits")
@@ -588,6 +605,12 @@ async def _apply(ls: RouterServer, kept: Kept) -> tuple[str, str | None]:
         return "error", f"the editor did not apply the edit: {reason}"
     ls.kept.pop(kept.result.request_id, None)
     return "done", None
+
+
+def _keep(ls: RouterServer, kept: Kept) -> None:
+    ls.kept[kept.result.request_id] = kept
+    while len(ls.kept) > KEPT_RESULTS:
+        ls.kept.popitem(last=False)
 
 
 async def _reapply(ls: RouterServer, request_id: str) -> dict[str, Any]:
