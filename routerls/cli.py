@@ -333,10 +333,33 @@ def make_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true")
 
     sub.add_parser("doctor", help="check config, keys (names only) and backends")
+
+    ev = sub.add_parser("eval", help="measure each tier on a task set and build the routing map")
+    ev.add_argument("--tiers", metavar="T1,T2", help="the tiers to evaluate (default: every tier)")
+    ev.add_argument("--suite", metavar="S1,S2",
+                    help="task sets: editor, humaneval (default: both; humaneval when installed)")
+    ev.add_argument("--subset", type=int, metavar="N", help="a deterministic sample of N cases")
+    ev.add_argument("--target", type=float, default=0.95,
+                    help="the success rate a tier must meet (default 0.95)")
+    ev.add_argument("--write-config", metavar="FILE",
+                    help="merge the cheapest tier per task class into FILE's `tasks:`")
+    ev.add_argument("--jobs", type=int, default=4, help="cases run at once per tier (default 4)")
+    ev.add_argument("--json", action="store_true")
     return p
 
 
-COMMANDS = {"run": cmd_run, "route": cmd_route, "report": cmd_report, "doctor": cmd_doctor, "serve": cmd_serve}
+def cmd_eval(args, console) -> int:
+    from routerls import eval as evaluation
+
+    config, workspace = _load(args)
+    try:
+        return evaluation.command(config, args, console, workspace)
+    except evaluation.EvalError as exc:
+        raise UsageError(str(exc)) from None
+
+
+COMMANDS = {"run": cmd_run, "route": cmd_route, "report": cmd_report, "doctor": cmd_doctor, "serve": cmd_serve,
+            "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:
