@@ -784,5 +784,11 @@ def serve(tcp: str | None = None) -> int:
             return 2
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
-        server.start_io()
+        import sys
+
+        # stdout carries LSP: anything else written there (litellm logs INFO records to
+        # sys.stdout) breaks strict clients such as VS Code and Neovim, so all of it goes to stderr
+        protocol_out = sys.stdout.buffer
+        sys.stdout = sys.stderr
+        server.start_io(sys.stdin.buffer, protocol_out)
     return 0
