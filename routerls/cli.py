@@ -305,6 +305,16 @@ def cmd_serve(args, console) -> int:
     return serve(tcp=args.tcp)
 
 
+def cmd_local(args, console) -> int:
+    from routerls import local
+
+    config, _ = _load(args)
+    code, lines = local.command(args.local_command, config)
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+    return code
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="routerls", description="AI code actions, routed to the cheapest model that does them well.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -334,6 +344,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="check config, keys (names only) and backends")
 
+    loc = sub.add_parser("local", help="the embedded local models' runtime: serve, status, stop")
+    loc.add_argument("local_command", choices=("serve", "status", "stop"))
+
     ev = sub.add_parser("eval", help="measure each tier on a task set and build the routing map")
     ev.add_argument("--tiers", metavar="T1,T2", help="the tiers to evaluate (default: every tier)")
     ev.add_argument("--suite", metavar="S1,S2",
@@ -360,6 +373,7 @@ def cmd_eval(args, console) -> int:
 
 COMMANDS = {"run": cmd_run, "route": cmd_route, "report": cmd_report, "doctor": cmd_doctor, "serve": cmd_serve,
             "eval": cmd_eval}
+COMMANDS["local"] = cmd_local
 
 
 def main(argv: list[str] | None = None) -> int:

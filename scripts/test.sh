@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# the embedded local tier, so its real-model tests run too: builds llama.cpp once (about 5 min on
+# 2 cores; the wheel is kept under build/wheels), then seconds. ROUTERLS_SKIP_LOCAL=1 skips it
+# (those tests then skip, saying why).
+[ "${ROUTERLS_SKIP_LOCAL:-0}" = 1 ] || bash scripts/install-local.sh
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 .venv/bin/python -m ruff check routerls tests benchmarks
 exec .venv/bin/python -m pytest -q "$@"

@@ -301,3 +301,36 @@ def test_a_base_model_refuses_chat_with_a_clear_error(worker):
         urllib.request.urlopen(req, timeout=5)
     assert info.value.code == 400
     assert "without a chat template" in info.value.read().decode()
+
+
+# --- `routerls local` -------------------------------------------------------------------------------
+
+def test_local_status_names_the_runtime_the_models_and_ollama(monkeypatch):
+    monkeypatch.setenv("ROUTERLS_OLLAMA_URL", "http://127.0.0.1:9")
+    config = structure({"tiers": {"local": {"models": [
+        {"model": "openai/SmolLM2-135M-Instruct.Q4_1.gguf", "api_base": "http://127.0.0.1:9/v1"}]}},
+        "tasks": {"format": "local"}})
+    code, lines = local.command("status", config)
+    assert code == 0
+    assert lines[0].startswith("runtime: llama-cpp-python ")
+    assert any(line.startswith("model gemma-3-270m-q4_k_m.gguf: ") for line in lines)
+    assert "ollama at http://127.0.0.1:9: not answering" in lines
+    assert lines[-1].startswith("runtime at http://127.0.0.1:9/v1: not running")
+
+
+def test_local_serve_without_an_embedded_model_says_so():
+    config = structure({"tiers": {"local": {"models": [{"model": "ollama_chat/gemma3:27b"}]}},
+                        "tasks": {"format": "local"}})
+    code, lines = local.command("serve", config)
+    assert code == 2 and "names no embedded model" in lines[-1]
+
+
+def test_the_cli_has_a_local_command(capsys, tmp_path, monkeypatch):
+    from routerls.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ROUTERLS_OLLAMA_URL", "http://127.0.0.1:9")
+    (tmp_path / ".routerls.yaml").write_text(
+        'tiers: {local: {models: [{model: openai/SmolLM2-135M-Instruct.Q4_1.gguf, api_base: "http://127.0.0.1:9/v1"}]}}\n')
+    assert main(["local", "status"]) == 0
+    assert "runtime at http://127.0.0.1:9/v1: not running" in capsys.readouterr().out
