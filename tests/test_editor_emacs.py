@@ -20,9 +20,9 @@ TEST_EL = REPO / "editors" / "emacs" / "test" / "routerls-test.el"
 
 def _has_eglot(emacs: str) -> bool:
     probe = subprocess.run([emacs, "--batch", "-Q", "--eval",
-                            "(progn (require 'package) (add-to-list 'package-directory-list "
-                            "\"/usr/share/emacs/site-lisp/elpa\") (package-initialize) (require 'eglot))"],
-                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+                            ("(progn (require 'package) (add-to-list 'package-directory-list "
+                             "\"/usr/share/emacs/site-lisp/elpa\") (package-initialize) (require 'eglot))")],
+                           check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     return probe.returncode == 0
 
 
@@ -37,7 +37,7 @@ def test_eglot_code_action_edits_and_the_mode_line_shows_spend(tmp_path, model_s
     env.update(ROUTERLS_TEST_CMD=json.dumps(SERVER_CMD), ROUTERLS_TEST_FILE=str(ws / "area.py"),
                ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_EXPECTED=EDITED)
     done = subprocess.run([emacs, "--batch", "-Q", "-l", str(TEST_EL)], cwd=ws, env=env,
-                          capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL)
+                          check=False, capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL)
     result = json.loads(out.read_text()) if out.exists() else {}
     assert done.returncode == 0 and "error" not in result, (done.returncode, result, done.stderr[-3000:])
     assert result["modeline_start"] == "AI $0.0000 today · $0.0000 session"

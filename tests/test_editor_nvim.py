@@ -26,7 +26,7 @@ def _nvim(version: str) -> str | None:
         path = str(WHEEL_NVIM) if WHEEL_NVIM.exists() else None
     if path is None:
         return None
-    shown = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60).stdout
+    shown = subprocess.run([path, "--version"], check=False, capture_output=True, text=True, timeout=60).stdout
     return path if shown.startswith(f"NVIM v{version}.") else None
 
 
@@ -47,7 +47,7 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
     done = subprocess.run(
         [nvim, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={REPO / 'editors' / 'nvim'}",
          "-c", f"luafile {REPO / 'editors' / 'nvim' / 'test' / 'headless.lua'}"],
-        cwd=ws, env=env, capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL)
+        cwd=ws, env=env, check=False, capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL)
     result = json.loads(out.read_text()) if out.exists() else {}
     assert done.returncode == 0 and "error" not in result, (done.returncode, result, done.stderr[-3000:])
     assert result["version"] == version

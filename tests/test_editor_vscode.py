@@ -25,7 +25,7 @@ pytestmark = [
 
 def npm(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ROUTERLS_PYTHON": sys.executable, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    done = subprocess.run(["npm", "run", "--silent", *args], cwd=CLIENT, env=env, text=True,
+    done = subprocess.run(["npm", "run", "--silent", *args], cwd=CLIENT, env=env, text=True, check=False,
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, f"npm run {' '.join(args)} failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
     return done
