@@ -6,7 +6,6 @@ spend and running model, and hover explain."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,9 +29,11 @@ def _nvim(version: str) -> str | None:
     return path if shown.startswith(f"NVIM v{version}.") else None
 
 
-@pytest.mark.parametrize("version", ["0.7", "0.11"])
-def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(version, tmp_path,
+@pytest.mark.parametrize(("version", "start"), [("0.7", "setup"), ("0.11", "setup"),
+                                               ("0.11", "vim.lsp.config")])
+def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(version, start, tmp_path,
                                                                          model_server_process):
+    """`start`: the plugin's own FileType autostart, or 0.11's vim.lsp.config + vim.lsp.enable."""
     nvim = _nvim(version)
     if nvim is None:
         pytest.skip(f"Neovim {version} not installed (scripts/install-editors.sh installs it)")
@@ -43,7 +44,7 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
                                 model="gpt-4o-mini")
     out = tmp_path / "out.json"
     env.update(ROUTERLS_TEST_CMD=json.dumps(SERVER_CMD), ROUTERLS_TEST_FILE=str(ws / "area.py"),
-               ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_EXPECTED=EDITED)
+               ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_EXPECTED=EDITED, ROUTERLS_TEST_START=start)
     done = subprocess.run(
         [nvim, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={REPO / 'editors' / 'nvim'}",
          "-c", f"luafile {REPO / 'editors' / 'nvim' / 'test' / 'headless.lua'}"],
@@ -59,4 +60,3 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
     assert result["statusline_done"] == "AI $0.0045 today · $0.0045 session"  # 1000 in, 200 out at mid
     assert EXPLANATION in result["hover"]
     assert result["statusline_hover"] == "AI $0.0051 today · $0.0051 session"  # + 400 in, 50 out at cheap
-    assert not os.environ.get("NVIM_TEST_KEEP")

@@ -19,11 +19,18 @@ local function main()
     pattern = 'RouterlsStatus',
     callback = function() table.insert(statuslines, routerls.statusline()) end,
   })
+  -- ROUTERLS_TEST_START=vim.lsp.config: 0.11's own config/enable starts it instead of setup's autocmd
+  local own = os.getenv('ROUTERLS_TEST_START') == 'vim.lsp.config'
   routerls.setup({
     cmd = vim.fn.json_decode(os.getenv('ROUTERLS_TEST_CMD')),
     filetypes = { 'python' },
     hover = true,
+    autostart = not own,
   })
+  if own then
+    vim.lsp.config('routerls', routerls.client_config())
+    vim.lsp.enable('routerls')
+  end
   vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('ROUTERLS_TEST_FILE')))
   assert(vim.bo.filetype == 'python', 'filetype ' .. vim.bo.filetype)
   assert(vim.wait(30000, function() return routerls.state.spend_loaded end, 50), 'no routerls/spend answer')

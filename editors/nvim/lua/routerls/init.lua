@@ -10,6 +10,7 @@ M.defaults = {
   settings = {}, -- the routerls config section, as in .routerls.yaml (strategy, budgets, …)
   hover = false, -- hover.explain: K explains the symbol (cached by the server, repeats are free)
   keymaps = { actions = '<leader>aa', tier = '<leader>at', report = '<leader>ar' }, -- false: none
+  autostart = true, -- false: only commands and handlers (nvim-lspconfig or vim.lsp.enable starts it)
   on_attach = nil,
 }
 
@@ -153,19 +154,33 @@ local function on_attach(client, bufnr)
   if config.on_attach then config.on_attach(client, bufnr) end
 end
 
---- The client config, for vim.lsp.start, nvim-lspconfig (`default_config`) or vim.lsp.config.
+--- The client config: for vim.lsp.config (0.11) as it is; with a buffer, the root dir for it.
 function M.client_config(bufnr)
-  local name = vim.api.nvim_buf_get_name(bufnr or 0)
-  return {
+  local cfg = {
     name = 'routerls',
     cmd = config.cmd,
     filetypes = config.filetypes,
-    root_dir = find_root(name ~= '' and name or vim.fn.getcwd() .. '/x'),
     root_markers = config.root_markers,
     init_options = init_options(),
     handlers = { ['$/routerls/status'] = status_handler },
     on_attach = on_attach,
   }
+  if bufnr then
+    local name = vim.api.nvim_buf_get_name(bufnr)
+    cfg.root_dir = find_root(name ~= '' and name or vim.fn.getcwd() .. '/x')
+  end
+  return cfg
+end
+
+--- Register routerls with nvim-lspconfig: then `require('lspconfig').routerls.setup({})`.
+function M.register_lspconfig()
+  local configs = require('lspconfig.configs')
+  if not configs.routerls then
+    local cfg = M.client_config()
+    cfg.root_dir = function(fname) return find_root(fname) end
+    cfg.root_markers = nil
+    configs.routerls = { default_config = cfg }
+  end
 end
 
 function M.client(bufnr)
@@ -357,18 +372,20 @@ function M.setup(opts)
   -- also for clients started elsewhere (nvim-lspconfig, vim.lsp.enable)
   vim.lsp.handlers['$/routerls/status'] = status_handler
   local group = vim.api.nvim_create_augroup('routerls', { clear = true })
-  vim.api.nvim_create_autocmd('FileType', {
-    group = group,
-    pattern = config.filetypes,
-    callback = function(ev) M.start(ev.buf) end,
-  })
+  if config.autostart then
+    vim.api.nvim_create_autocmd('FileType', {
+      group = group,
+      pattern = config.filetypes,
+      callback = function(ev) M.start(ev.buf) end,
+    })
+  end
   vim.api.nvim_create_user_command('RouterlsReport', function(c) M.report(c.args ~= '' and c.args or nil) end,
     { nargs = '?', complete = function() return { 'model', 'day', 'week', 'action' } end })
   vim.api.nvim_create_user_command('RouterlsActions', function(c) M.code_action({ range = c.range > 0 }) end, { range = true })
   vim.api.nvim_create_user_command('RouterlsStrategy', function(c) M.set_strategy(c.args) end,
     { nargs = 1, complete = function() return { 'cost', 'balanced', 'quality' } end })
   -- buffers already open when setup runs late
-  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+  for _, buf in ipairs(config.autostart and vim.api.nvim_list_bufs() or {}) do
     if vim.api.nvim_buf_is_loaded(buf) and vim.tbl_contains(config.filetypes, vim.bo[buf].filetype) then M.start(buf) end
   end
 end
