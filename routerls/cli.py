@@ -59,11 +59,11 @@ def _load(args):
         raise UsageError(str(exc)) from None
 
 
-def _ledger():
+def _ledger(store_prompts: bool = False):
     from routerls.ledger import Ledger, LedgerError, default_path
 
     try:
-        return Ledger(default_path())
+        return Ledger(default_path(), store_prompts=store_prompts)
     except LedgerError as exc:
         raise UsageError(str(exc)) from None
 
@@ -137,7 +137,7 @@ def cmd_route(args, console) -> int:
     config, workspace = _load(args)
     from routerls.gateway import price_per_mtok
 
-    engine = Engine(config, _ledger())
+    engine = Engine(config, _ledger(config.ledger.store_prompts))
     try:
         req = build_request(args, workspace)
         plan = engine.plan(req, price_of=price_per_mtok, tool_ok=asyncio.run(engine.check_tool(req)))
@@ -163,7 +163,7 @@ def cmd_run(args, console) -> int:
     from routerls.engine import Engine, EngineError
 
     config, workspace = _load(args)
-    engine = Engine(config, _ledger())
+    engine = Engine(config, _ledger(config.ledger.store_prompts))
     req = build_request(args, workspace)
     try:
         result = asyncio.run(engine.run(req))
@@ -284,19 +284,22 @@ def cmd_doctor(args, console) -> int:
 
 
 def _probe(api_base: str) -> str:
-    """Does the backend answer? One short GET; never sends a key."""
+    """Does the backend answer? One short GET; never sends a key, never shows a URL password."""
     import urllib.error
     import urllib.request
 
+    from routerls.redact import url_without_password
+
+    shown = url_without_password(api_base)
     url = api_base.rstrip("/") + ("/models" if api_base.rstrip("/").endswith("/v1") else "/api/tags")
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
-            return f"[green]answers at {api_base}[/] ({resp.status})"
+            return f"[green]answers at {shown}[/] ({resp.status})"
     except urllib.error.HTTPError as exc:
-        return f"[yellow]answers at {api_base} with HTTP {exc.code}[/]"
+        return f"[yellow]answers at {shown} with HTTP {exc.code}[/]"
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return f"[red]not answering at {api_base}[/] ({reason})"
+        return f"[red]not answering at {shown}[/] ({reason})"
 
 
 def cmd_serve(args, console) -> int:
