@@ -277,7 +277,10 @@ def cmd_doctor(args, console) -> int:
                 key_note = f"{key}: {state}"
             else:
                 key_note = "no key needed"
-            reach = _probe(entry.api_base) if entry.api_base else ""
+            if entry.command is not None:
+                key_note, reach = "subscription program", _probe_program(entry.command[0])
+            else:
+                reach = _probe(entry.api_base) if entry.api_base else ""
             console.print(f"  {entry.model}  {key_note}  {reach}", highlight=False)
     console.print("[bold]tasks[/]: " + ", ".join(f"{t}→{tier}" for t, tier in config.tasks.items()))
     return 0 if ok else 1
@@ -300,6 +303,24 @@ def _probe(api_base: str) -> str:
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return f"[red]not answering at {shown}[/] ({reason})"
+
+
+def _probe_program(program: str) -> str:
+    """Is a command model's program found, and does it answer `--version`? (No prompt is sent:
+    that would spend a call of the user's plan.)"""
+    import shutil
+    import subprocess
+
+    path = shutil.which(program)
+    if path is None:
+        return f"[red]{program} not found on PATH[/]"
+    try:
+        proc = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"[red]{path} does not answer ({exc})[/]"
+    version = (proc.stdout or proc.stderr).strip().splitlines()[:1]
+    state = "answers" if proc.returncode == 0 else f"exits {proc.returncode} on --version"
+    return f"[green]{path} {state}[/]" + (f" ({version[0][:60]})" if version else "")
 
 
 def cmd_serve(args, console) -> int:

@@ -18,11 +18,12 @@ from typing import Any, Literal
 import attrs
 import cattrs
 import yaml
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 
 TIER_NAMES_HINT = "a tier named under `tiers:`"
 STRATEGIES = ("cost", "balanced", "quality")
 ON_EXCEED = ("downgrade", "block", "warn")
+CLASSIFIERS = ("none", "embeddings")
 RESULTS = ("replace", "insert_above", "new_file", "markdown")
 STYLES = ("chat", "completion")
 
@@ -44,18 +45,25 @@ class Price:
 
 @attrs.frozen
 class ModelEntry:
-    model: str
+    """One model of a tier: a litellm model id, or a command-line program (`command`), whose
+    answers come from its standard output (see `command.py`)."""
+
+    model: str = ""
     api_base: str | None = None
     api_key_env: str | None = None
     timeout_s: float | None = None
     price: Price | None = None
     context_window: int | None = None
     style: str = "chat"
+    command: tuple[str, ...] | None = None
+    label: str | None = None
+    input: str = "stdin"
+    max_calls_per_day: int | None = None
 
     @property
     def name(self) -> str:
         """The short name users see in titles: `claude-haiku-4-5`, not the provider path."""
-        return self.model.rsplit("/", 1)[-1]
+        return self.label or self.model.rsplit("/", 1)[-1]
 
 
 @attrs.frozen
@@ -113,6 +121,14 @@ class Hover:
 
 
 @attrs.frozen
+class Route:
+    """How free-text instructions are read besides the rules: `embeddings` maps an instruction to
+    a tier by its nearest labelled examples (classifier.py; needs `routerls[classifier]`)."""
+
+    classifier: str = "none"
+
+
+@attrs.frozen
 class LedgerSettings:
     store_prompts: bool = False
 
@@ -161,6 +177,7 @@ class Config:
     escalate: Escalate = Escalate()
     debate: dict[str, Debate] = attrs.field(factory=dict)  # task → its debate; absent: one model
     hover: Hover = Hover()
+    route: Route = Route()
     ledger: LedgerSettings = LedgerSettings()
     redact: Redact = Redact()
     local_only: tuple[str, ...] = (".env*", "*.pem", "secrets/**")  # globs kept on this machine
@@ -196,7 +213,9 @@ def _converter() -> cattrs.Converter:
 
     for kind in (str, int, float, bool):
         conv.register_structure_hook(kind, strict(kind))
-    for cls in (Price, ModelEntry, Tier, Rule, Budgets, GatewaySettings, Escalate, Debate, Hover,
+    conv.register_structure_hook(ModelEntry, make_dict_structure_fn(
+        ModelEntry, conv, _cattrs_forbid_extra_keys=True, label=override(rename="name")))
+    for cls in (Price, Tier, Rule, Budgets, GatewaySettings, Escalate, Debate, Hover, Route,
                 LedgerSettings, Redact, UserAction, ToolEntry):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
     return conv
@@ -240,7 +259,12 @@ class _Located:
                 self.lines[sub] = item.start_mark.line + 1
                 items.append(self._walk(item, sub))
             return items
-        return yaml.SafeLoader(" ").construct_object(node, deep=True)  # type: ignore[arg-type]
+        try:
+            return yaml.SafeLoader(" ").construct_object(node, deep=True)  # type: ignore[arg-type]
+        except yaml.YAMLError as exc:  # an unknown tag (`=`, `!!python/object`): a clear error
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"YAML value error ({problem})", self.file, node.start_mark.line + 1,
+                              path) from None
 
 
 def _parse_yaml(text: str, file: str) -> tuple[dict[str, Any], dict[str, tuple[str, int | None]]]:
@@ -317,6 +341,8 @@ def _plain(value: Any) -> Any:
 
 def _locate(origins: Mapping[str, tuple[str, int | None]], path: str) -> tuple[str, int | None]:
     """The origin of `path`, or of its nearest located ancestor."""
+    if path in origins:
+        return origins[path]
     probe = path
     while probe:
         if probe in origins:
@@ -343,7 +369,21 @@ def structure(data: dict[str, Any], origins: dict[str, tuple[str, int | None]] |
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
     _validate(config, origins)
-    return config
+    return _with_command_ids(config)
+
+
+def _with_command_ids(config: Config) -> Config:
+    """A command model's litellm id is `command/<name>` (its name defaults to the program)."""
+    from routerls.command import model_id
+
+    def fix(e: ModelEntry) -> ModelEntry:
+        if e.command is None or e.model:
+            return e
+        label = e.label or Path(e.command[0]).name
+        return attrs.evolve(e, model=model_id(label), label=label)
+
+    tiers = {n: attrs.evolve(t, models=tuple(fix(e) for e in t.models)) for n, t in config.tiers.items()}
+    return attrs.evolve(config, tiers=tiers)
 
 
 _FIELD_TYPES: dict[str, Any] = {
@@ -356,6 +396,7 @@ _FIELD_TYPES: dict[str, Any] = {
     "escalate": Escalate,
     "debate": dict[str, Debate],
     "hover": Hover,
+    "route": Route,
     "ledger": LedgerSettings,
     "redact": Redact,
     "local_only": tuple[str, ...],
@@ -367,7 +408,7 @@ _FIELD_TYPES: dict[str, Any] = {
 def _check_keys(data: Mapping[str, Any], origins: Mapping) -> None:
     for key in data:
         if key not in _FIELD_TYPES:
-            raise _fail(origins, key, f"unknown setting; allowed: {', '.join(_FIELD_TYPES)}")
+            raise _fail(origins, key, f"unknown setting {key!r}; allowed: {', '.join(_FIELD_TYPES)}")
 
 
 def _structure_field(name: str, value: Any, _: Any, origins: Mapping) -> Any:
@@ -400,7 +441,7 @@ def _first_error(exc: BaseException, root: str) -> tuple[str, str]:
         exc = exc.exceptions[0]
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         key = min(exc.extra_fields)
-        allowed = ", ".join(f.name for f in attrs.fields(exc.cl))
+        allowed = ", ".join("name" if f.name == "label" else f.name for f in attrs.fields(exc.cl))
         return f"{path}.{key}", f"unknown key; allowed: {allowed}"
     if isinstance(exc, KeyError):
         return path, f"missing required key {exc.args[0]!r}"
@@ -434,6 +475,14 @@ def _validate(config: Config, origins: Mapping) -> None:
             raise _fail(origins, f"tiers.{name}.models", "a tier needs at least one model")
         for i, entry in enumerate(tier.models):
             path = f"tiers.{name}.models[{i}]"
+            if entry.command is not None and (not entry.command or not entry.command[0]):
+                raise _fail(origins, f"{path}.command", "give the program, then its arguments: [claude, -p]")
+            if not entry.model and not entry.command:
+                raise _fail(origins, path, "a model entry needs `model` (a litellm id) or `command` (a program)")
+            if entry.input not in ("stdin", "arg"):
+                raise _fail(origins, f"{path}.input", f"unknown input {entry.input!r}; allowed: stdin, arg")
+            if entry.max_calls_per_day is not None and entry.max_calls_per_day < 0:
+                raise _fail(origins, f"{path}.max_calls_per_day", "must be 0 or more")
             if entry.style not in STYLES:
                 raise _fail(origins, f"{path}.style", f"unknown style {entry.style!r}; allowed: {', '.join(STYLES)}")
             if entry.timeout_s is not None and entry.timeout_s <= 0:
@@ -464,6 +513,9 @@ def _validate(config: Config, origins: Mapping) -> None:
             raise _fail(origins, f"budgets.{key}", f"budget must be 0 or more, got {value}")
     if b.on_exceed not in ON_EXCEED:
         raise _fail(origins, "budgets.on_exceed", f"unknown value {b.on_exceed!r}; allowed: {', '.join(ON_EXCEED)}")
+    if config.route.classifier not in CLASSIFIERS:
+        raise _fail(origins, "route.classifier",
+                    f"unknown classifier {config.route.classifier!r}; allowed: {', '.join(CLASSIFIERS)}")
     g = config.gateway
     if g.timeout_s <= 0 or g.retries < 0 or g.backoff_s < 0 or g.max_output_tokens <= 0:
         raise _fail(origins, "gateway", "timeout_s and max_output_tokens must be > 0; retries, backoff_s >= 0")

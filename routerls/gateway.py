@@ -192,6 +192,8 @@ def _classify(exc: BaseException) -> str:
         return "bad_response"
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
+        if status == 408:
+            return "timeout"
         if status == 429:
             return "rate_limited"
         if status >= 500:
@@ -258,6 +260,10 @@ async def _stream_once(messages: Any, entry: ModelEntry, timeout_s: float, max_t
     `prompt`, `stop`, `max_tokens` and `finish(text)` (see `prompts.CompletionPrompt`): it goes to
     the plain-completion route and `finish` turns the continuation into the answer."""
     lib = _lib()
+    if entry.command is not None:  # a command-line program, served by our litellm provider
+        from routerls import command
+
+        command.register(entry)
     plain = None if isinstance(messages, list) else messages
     pieces: list[str] = []
     usage = None
@@ -304,7 +310,7 @@ async def _stream_once(messages: Any, entry: ModelEntry, timeout_s: float, max_t
     # litellm fills in usage itself when the provider sent none; its recorded raw chunks tell
     # whether the provider's own count was among them
     reported = any(getattr(c, "usage", None) is not None for c in getattr(stream, "chunks", ()))
-    estimated = not reported or (not input_tokens and not output_tokens)
+    estimated = not reported or (not input_tokens and not output_tokens) or entry.command is not None
     if not input_tokens and not output_tokens:
         try:
             input_tokens = lib.token_counter(model=entry.model, messages=messages)
@@ -359,6 +365,8 @@ async def complete(messages: list[dict], chain: Sequence[tuple[str, ModelEntry]]
                 outcome = _classify(exc)
                 if outcome == "timeout" and not str(exc):
                     detail = f"no complete answer within {timeout_s:g}s"
+                elif entry.command is not None:  # our own message, without litellm's wrapping
+                    detail = _scrub(str(exc).split("CommandException - ", 1)[-1], entry)
                 else:
                     detail = _scrub(f"{type(exc).__name__}: {exc}", entry)
                 note(Attempt(tier, entry.model, outcome, detail, latency))

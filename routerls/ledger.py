@@ -267,6 +267,15 @@ class Ledger:
         return Spend(today_usd=today, month_usd=month, session_usd=in_session,
                      saved_usd=counterfactual - cost)
 
+    def calls_today(self, model: str, now: datetime | None = None) -> int:
+        """Calls made to `model` since local midnight, failed ones too: a plan's daily limit
+        counts every request the program received."""
+        local_now = (now or _now()).astimezone()
+        day_start = datetime.combine(local_now.date(), time()).astimezone()
+        (count,), = self._query("SELECT COUNT(*) FROM calls WHERE model = ? AND ts >= ?",
+                                (model, _iso(day_start)))
+        return int(count)
+
     def report(self, by: ReportBy = "model", since: date | None = None) -> list[ReportRow]:
         """Totals grouped by model, action, local day (`2025-01-31`) or ISO week (`2025-W05`),
         most expensive first for model/action, in time order for day/week."""

@@ -85,7 +85,7 @@ def test_timeout_moves_to_the_next_model(project, model_server, capsys):
     assert main(["run", "fix", "sample.py:3-9", "--tier", "mid", "--write"]) == 0
     rows = ledger_rows()
     assert [(r.model, r.outcome) for r in rows] == [("openai/gpt-4o", "timeout"), ("openai/gpt-4.1-mini", "ok")]
-    assert "fell back from openai/gpt-4o (timeout)" in capsys.readouterr().out
+    assert "fell back from openai/gpt-4o (timeout: no complete answer within 1s)" in capsys.readouterr().out
     assert 'shape == "circle"' in (project / "sample.py").read_text()
 
 
