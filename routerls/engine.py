@@ -147,13 +147,18 @@ class Engine:
         ctx = context_mod.gather(req.text, req.range, path=req.path, language_id=req.language_id,
                                  diagnostics=req.diagnostics, encoding=req.encoding)
         _, instruction = parse_tags(req.instruction)
+        classified = None
+        if instruction and self.config.route.classifier != "none":
+            from routerls import classifier  # only here: never on the codeAction path
+
+            classified = classifier.route_hint(self.config, instruction)
         pick = tools_mod.pick(self.config, action.name, req.language_id)
         usable = pick.entry is not None and tool_failure is None and (pick.entry.fixable is None or tool_ok)
         try:
             decision = route(self.config, action.task, text=action.name, tokens=ctx.tokens,
                              tier=req.tier, instruction=req.instruction, spend=self.spend(),
                              price_of=price_of, tool=pick.entry.name if usable else None,
-                             tool_note=tool_failure or pick.note)
+                             tool_note=tool_failure or pick.note, classified=classified)
         except RouteError as exc:
             raise EngineError(str(exc)) from None
         decision = self._keep_local(req, decision, action.task, ctx.tokens, price_of)
@@ -252,6 +257,10 @@ class Engine:
         `edits.build_result` is treated like a failed call: the next model in the chain runs."""
         from routerls import gateway
 
+        if req.instruction and self.config.route.classifier != "none":
+            from routerls import classifier
+
+            await classifier.prepare(self.config, parse_tags(req.instruction)[1])
         tool_ok = await self.check_tool(req)
         plan = self.plan(req, price_of=gateway.price_per_mtok, tool_ok=tool_ok)
         request_id = uuid.uuid4().hex
@@ -273,8 +282,8 @@ class Engine:
         # with its reason; start the embedded runtime here when the chain needs it
         prepared = await local.prepare(self.config, plan.decision.tier,
                                        chain(self.config, plan.decision), pinned=plan.decision.pinned)
-        remaining = list(prepared.chain)
-        rejected: list[str] = list(prepared.notes)
+        remaining, capped = self._within_daily_calls(list(prepared.chain))
+        rejected: list[str] = [*prepared.notes, *capped]
         if not remaining:
             return self._finish(request_id, plan, "error", attempts, started, message="; ".join(rejected))
         current: dict = {"entry": remaining[0][1] if remaining else None}
@@ -361,6 +370,24 @@ class Engine:
             failure = await checks.recheck_fix(req.text, after, req.path, plan.context.diagnostics)
         return failure
 
+    def _within_daily_calls(self, pairs: list) -> tuple[list, list[str]]:
+        """Drop models whose `max_calls_per_day` is used up (a subscription plan's limit)."""
+        if self.ledger is None:
+            return pairs, []
+        kept, notes = [], []
+        for tier, entry in pairs:
+            limit = entry.max_calls_per_day
+            if limit is not None:
+                try:
+                    used = self.ledger.calls_today(entry.model)
+                except Exception:  # noqa: BLE001  # an unreadable ledger must not stop the run
+                    used = 0
+                if used >= limit:
+                    notes.append(f"{entry.name} has used its {limit} calls for today")
+                    continue
+            kept.append((tier, entry))
+        return kept, notes
+
     async def _debate(self, req: RunRequest, plan: Plan, request_id: str, debate, redactor,
                       started: float, on_progress: Progress | None) -> RunResult:
         """Draft on one tier, then critique and revise on another; both calls are recorded."""
@@ -438,7 +465,7 @@ class Engine:
         reason = plan.decision.reason
         failed = [a for a in attempts[:-1] if a.outcome != "ok"]
         if failed:
-            reason += "; fell back from " + ", ".join(f"{a.model} ({a.outcome})" for a in failed)
+            reason += "; fell back from " + ", ".join(_failure(a) for a in failed)
         if notes:
             reason += "; " + "; ".join(notes)
         return RunResult(
@@ -505,3 +532,11 @@ def _relative(edits, rng: Range):
                         p.character - rng.start.character if p.line == rng.start.line else p.character)
 
     return [attrs.evolve(e, range=Range(rel(e.range.start), rel(e.range.end))) for e in edits]
+
+
+def _failure(attempt) -> str:
+    """`model (outcome: why)`, short enough for a status line."""
+    why = (attempt.error or "").strip().splitlines()[0] if attempt.error else ""
+    if len(why) > 90:
+        why = why[:87] + "..."
+    return f"{attempt.model} ({attempt.outcome}: {why})" if why else f"{attempt.model} ({attempt.outcome})"

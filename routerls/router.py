@@ -111,6 +111,7 @@ def route(
     expected_output_tokens: int | None = None,
     tool: str | None = None,
     tool_note: str | None = None,
+    classified: tuple[str, str] | None = None,
 ) -> RouteDecision:
     """Decide the tier for one request.
 
@@ -121,6 +122,9 @@ def route(
     `tool` names a program of the `tools` tier that can serve this request (the caller checked
     it is found and, for `fix`, that it fixes every diagnostic); it wins unless the user chose a
     tier. `tool_note` says why a configured tool cannot serve ("ruff not found").
+
+    `classified` is (tier, why) from the instruction classifier (`route.classifier`): it replaces
+    the task's tier, and the rules, the strategy and explicit choices still win over it.
     """
     order = config.tier_order
     tag_tier, _ = parse_tags(instruction)
@@ -133,6 +137,8 @@ def route(
         raise RouteError(f"no tier configured for task {task!r} (set `tasks.{task}`)")
     reason = f"{task} goes to {chosen} by default"
     rule_id: str | None = f"tasks.{task}"
+    if classified is not None and classified[0] in config.tiers:
+        chosen, reason, rule_id = classified[0], classified[1], "route.classifier"
 
     # 2. rules: first match wins
     haystack = f"{instruction}\n{text}" if instruction else text
