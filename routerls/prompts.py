@@ -16,7 +16,6 @@ caller then moves on to the next model (a base model cannot `explain`).
 
 from __future__ import annotations
 
-import ast
 import re
 
 import attrs
@@ -211,22 +210,6 @@ def _dedent(code: str) -> str:
     return textwrap.dedent(code)
 
 
-# --- checks on what a small model gave back ---------------------------------------------------------
-
-def same_python_ast(before: str, after: str) -> bool | None:
-    """Do two Python snippets parse to the same tree? None when `before` does not parse alone
-    (a partial selection), so the caller cannot tell and should rely on its other checks."""
-    try:
-        old = ast.dump(ast.parse(_dedent(before)))
-    except (SyntaxError, ValueError):
-        return None
-    try:
-        new = ast.dump(ast.parse(_dedent(after)))
-    except (SyntaxError, ValueError):
-        return False
-    return old == new
-
-
 # --- choosing the prompt for one model ------------------------------------------------------------
 
 def for_model(action, selection: str, language_id: str, instruction: str | None, style: str,
@@ -244,9 +227,3 @@ def for_model(action, selection: str, language_id: str, instruction: str | None,
             return shots
     return messages
 
-
-def format_changed_meaning(action_name: str, language_id: str, before: str, after: str) -> bool:
-    """A `format` answer must leave the program's syntax tree as it was (Python)."""
-    if action_name != "format" or language_id != "python":
-        return False
-    return same_python_ast(before, after) is False
