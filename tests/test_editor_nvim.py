@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 from editor_env import EDITED, EXPLANATION, REFACTORED, SERVER_CMD, fence, workspace
+
+DOCUMENTED = 'def area(r):\n    """The area of a circle of radius r."""\n    return math.pi * r**2\n'
+STOCK_EXPECTED = EDITED.replace(REFACTORED, DOCUMENTED)
 from modelserver import Reply
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,9 +45,12 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
                                 model="gpt-4o")
     model_server_process.script(Reply(text=EXPLANATION, prompt_tokens=400, completion_tokens=50),
                                 model="gpt-4o-mini")
+    model_server_process.script(Reply(text=fence(DOCUMENTED), prompt_tokens=300, completion_tokens=30),
+                                model="local-coder")
     out = tmp_path / "out.json"
     env.update(ROUTERLS_TEST_CMD=json.dumps(SERVER_CMD), ROUTERLS_TEST_FILE=str(ws / "area.py"),
-               ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_EXPECTED=EDITED, ROUTERLS_TEST_START=start)
+               ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_EXPECTED=EDITED, ROUTERLS_TEST_START=start,
+               ROUTERLS_TEST_STOCK_EXPECTED=STOCK_EXPECTED)
     done = subprocess.run(
         [nvim, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={REPO / 'editors' / 'nvim'}",
          "-c", f"luafile {REPO / 'editors' / 'nvim' / 'test' / 'headless.lua'}"],
@@ -60,3 +66,6 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
     assert result["statusline_done"] == "AI $0.0045 today · $0.0045 session"  # 1000 in, 200 out at mid
     assert EXPLANATION in result["hover"]
     assert result["statusline_hover"] == "AI $0.0051 today · $0.0051 session"  # + 400 in, 50 out at cheap
+    # vim.lsp.buf.code_action(): the same actions through Neovim's own menu; local costs nothing
+    assert result["stock_text"] == STOCK_EXPECTED
+    assert result["statusline_stock"] == "AI $0.0051 today · $0.0051 session"

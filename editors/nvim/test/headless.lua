@@ -76,6 +76,28 @@ local function main()
   vim.wait(5000, function() return routerls.state.last and routerls.state.last.action == 'explain' end, 50)
   out.statusline_hover = routerls.statusline()
   table.insert(out.steps, 'hovered')
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(win).relative ~= '' then vim.api.nvim_win_close(win, true) end
+  end
+
+  -- Neovim's own code-action menu lists the same actions (items differ per version; format_item
+  -- gives the title on all of them)
+  local pick = 'AI: Add docstring'
+  vim.ui.select = function(items, opts, on_choice)
+    for i, item in ipairs(items) do
+      if opts.format_item(item):find(pick, 1, true) then return on_choice(item, i) end
+    end
+    on_choice(nil, nil)
+  end
+  vim.api.nvim_win_set_cursor(0, { 5, 4 })
+  local before = routerls.state.last
+  vim.lsp.buf.code_action()
+  local stock = os.getenv('ROUTERLS_TEST_STOCK_EXPECTED')
+  local done = vim.wait(40000, function() return text() == stock and routerls.state.last ~= before end, 50)
+  out.stock_text = text()
+  out.statusline_stock = routerls.statusline()
+  assert(done, 'stock code action: ' .. out.stock_text)
+  table.insert(out.steps, 'stock code action')
   finish(0)
 end
 
