@@ -238,6 +238,7 @@ class _Answer:
     input_tokens: int
     output_tokens: int
     estimated: bool
+    reported_cost: float | None = None  # what a gateway (a LiteLLM proxy) says the call cost
 
 
 def _api_key(entry: ModelEntry) -> str | None:
@@ -320,7 +321,22 @@ async def _stream_once(messages: Any, entry: ModelEntry, timeout_s: float, max_t
             output_tokens = math.ceil(len(text) / 4)
     if on_token is not None and (output_tokens or 0) > count:
         on_token(int(output_tokens or 0))
-    return _Answer(text, int(input_tokens or 0), int(output_tokens or 0), estimated)
+    return _Answer(text, int(input_tokens or 0), int(output_tokens or 0), estimated,
+                   _reported_cost(usage, stream))
+
+
+def _reported_cost(usage: Any, stream: Any) -> float | None:
+    """The spend a LiteLLM proxy reports: `usage.cost` in the final streamed chunk, else its
+    `x-litellm-response-cost` header (which is 0 on a streamed reply: known only at the end)."""
+    value = getattr(usage, "cost", None) if usage is not None else None
+    if value is None:
+        headers = (getattr(stream, "_hidden_params", None) or {}).get("additional_headers") or {}
+        value = headers.get("llm_provider-x-litellm-response-cost")
+    try:
+        cost = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return cost if cost is not None and cost > 0 else None
 
 
 async def complete(messages: list[dict], chain: Sequence[tuple[str, ModelEntry]],
@@ -386,7 +402,8 @@ async def complete(messages: list[dict], chain: Sequence[tuple[str, ModelEntry]]
                 note(Attempt(tier, entry.model, "bad_response", "the model returned an empty answer",
                              latency, answer.input_tokens, answer.output_tokens, cost))
                 break
-            cost = cost_usd(entry, answer.input_tokens, answer.output_tokens)
+            cost = (answer.reported_cost if answer.reported_cost is not None
+                    else cost_usd(entry, answer.input_tokens, answer.output_tokens))
             note(Attempt(tier, entry.model, "ok", None, latency, answer.input_tokens,
                          answer.output_tokens, cost))
             return Completion(text=answer.text, tier=tier, entry=entry,

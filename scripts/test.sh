@@ -10,6 +10,7 @@ PY=${PYTHON:-python3}
 # 2 cores; the wheel is kept under build/wheels), then seconds. ROUTERLS_SKIP_LOCAL=1 skips it
 # (those tests then skip, saying why).
 [ "${ROUTERLS_SKIP_LOCAL:-0}" = 1 ] || bash scripts/install-local.sh
+bash scripts/install-proxy.sh    # a LiteLLM proxy in .proxy-venv for the team-gateway test (~1 min)
 bash scripts/install-editors.sh  # Neovim 0.7.2 + 0.11, Emacs + eglot, the VS Code client's npm deps
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 .venv/bin/python -m ruff check routerls tests benchmarks
