@@ -23,9 +23,18 @@ pytestmark = [
 ]
 
 
-def npm(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def _no_network_prefix() -> list[str]:
+    """`unshare -n` (an empty network namespace) where we may use it, to prove a step offline."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return []
+    probe = subprocess.run(["unshare", "-n", "true"], check=False, capture_output=True, timeout=30)
+    return ["unshare", "-n"] if probe.returncode == 0 else []
+
+
+def npm(*args: str, timeout: float = 240, offline: bool = False) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ROUTERLS_PYTHON": sys.executable, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    done = subprocess.run(["npm", "run", "--silent", *args], cwd=CLIENT, env=env, text=True, check=False,
+    prefix = _no_network_prefix() if offline else []
+    done = subprocess.run([*prefix, "npm", "run", "--silent", *args], cwd=CLIENT, env=env, text=True, check=False,
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, f"npm run {' '.join(args)} failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
     return done
@@ -50,7 +59,7 @@ def test_extension_drives_the_server_end_to_end():
 def test_vsix_packages_offline():
     vsix = CLIENT / "routerls.vsix"
     vsix.unlink(missing_ok=True)
-    npm("package")
+    npm("package", offline=True)
     with zipfile.ZipFile(vsix) as z:
         names = set(z.namelist())
         manifest = z.read("extension/package.json").decode()
