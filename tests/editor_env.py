@@ -1,5 +1,6 @@
 """What the editor tests share: a routerls config whose tiers are the scripted model server, with
-fixed prices so the spend an editor shows is known, and the environment for `routerls serve`."""
+fixed prices so the spend an editor shows is known, and the environment for `routerls serve`.
+The model names are ones litellm's price map doesn't know, so the config's prices are the only ones."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 CONFIG = """\
 tiers:
   local:    {{models: [{{model: openai/local-coder, api_base: "{url}", price: {{input_per_mtok: 0.0, output_per_mtok: 0.0}}}}]}}
-  cheap:    {{models: [{{model: openai/gpt-4o-mini, api_base: "{url}", api_key_env: ROUTERLS_TEST_KEY, price: {{input_per_mtok: 1.0, output_per_mtok: 4.0}}}}]}}
-  mid:      {{models: [{{model: openai/gpt-4o, api_base: "{url}", api_key_env: ROUTERLS_TEST_KEY, price: {{input_per_mtok: 2.5, output_per_mtok: 10.0}}}}]}}
-  frontier: {{models: [{{model: openai/gpt-4-turbo, api_base: "{url}", api_key_env: ROUTERLS_TEST_KEY, price: {{input_per_mtok: 10.0, output_per_mtok: 30.0}}}}]}}
+  cheap:    {{models: [{{model: openai/rl-cheap, api_base: "{url}", api_key_env: ROUTERLS_TEST_KEY, price: {{input_per_mtok: 1.0, output_per_mtok: 4.0}}}}]}}
+  mid:      {{models: [{{model: openai/rl-mid, api_base: "{url}", api_key_env: ROUTERLS_TEST_KEY, price: {{input_per_mtok: 2.5, output_per_mtok: 10.0}}}}]}}
+  frontier: {{models: [{{model: openai/rl-frontier, api_base: "{url}", api_key_env: ROUTERLS_TEST_KEY, price: {{input_per_mtok: 10.0, output_per_mtok: 30.0}}}}]}}
 gateway: {{timeout_s: 20, retries: 0, backoff_s: 0}}
 """
 

@@ -32,7 +32,7 @@ def test_eglot_code_action_edits_and_the_mode_line_shows_spend(tmp_path, model_s
         pytest.skip("emacs with eglot not installed (scripts/install-editors.sh installs emacs-nox and elpa-eglot)")
     ws, env = workspace(tmp_path, model_server_process.url)
     model_server_process.script(Reply(text=fence(REFACTORED), prompt_tokens=1000, completion_tokens=200),
-                                model="gpt-4o")
+                                model="rl-mid")
     out = tmp_path / "out.json"
     env.update(ROUTERLS_TEST_CMD=json.dumps(SERVER_CMD), ROUTERLS_TEST_FILE=str(ws / "area.py"),
                ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_EXPECTED=EDITED)
@@ -41,8 +41,8 @@ def test_eglot_code_action_edits_and_the_mode_line_shows_spend(tmp_path, model_s
     result = json.loads(out.read_text()) if out.exists() else {}
     assert done.returncode == 0 and "error" not in result, (done.returncode, result, done.stderr[-3000:])
     assert result["modeline_start"] == "AI $0.0000 today · $0.0000 session"
-    assert "AI: Refactor (mid · gpt-4o)" in result["titles"]
+    assert "AI: Refactor (mid · rl-mid)" in result["titles"]
     assert result["text"] == EDITED
     assert (ws / "area.py").read_text() == EDITED
-    assert "AI … gpt-4o · $0.0000 today" in result["modelines"]  # while the model ran
+    assert "AI … rl-mid · $0.0000 today" in result["modelines"]  # while the model ran
     assert result["modeline_done"] == "AI $0.0045 today · $0.0045 session"

@@ -42,9 +42,9 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
         pytest.skip(f"Neovim {version} not installed (scripts/install-editors.sh installs it)")
     ws, env = workspace(tmp_path, model_server_process.url)
     model_server_process.script(Reply(text=fence(REFACTORED), prompt_tokens=1000, completion_tokens=200),
-                                model="gpt-4o")
+                                model="rl-mid")
     model_server_process.script(Reply(text=EXPLANATION, prompt_tokens=400, completion_tokens=50),
-                                model="gpt-4o-mini")
+                                model="rl-cheap")
     model_server_process.script(Reply(text=fence(DOCUMENTED), prompt_tokens=300, completion_tokens=30),
                                 model="local-coder")
     out = tmp_path / "out.json"
@@ -59,10 +59,10 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
     assert done.returncode == 0 and "error" not in result, (done.returncode, result, done.stderr[-3000:])
     assert result["version"] == version
     assert result["statusline_start"] == "AI $0.0000 today · $0.0000 session"
-    assert "AI: Refactor (mid · gpt-4o)" in result["titles"]
+    assert "AI: Refactor (mid · rl-mid)" in result["titles"]
     assert result["text"] == EDITED
     assert (ws / "area.py").read_text() == EDITED
-    assert "AI … gpt-4o · $0.0000 today" in result["statuslines"]  # while the model ran
+    assert "AI … rl-mid · $0.0000 today" in result["statuslines"]  # while the model ran
     assert result["statusline_done"] == "AI $0.0045 today · $0.0045 session"  # 1000 in, 200 out at mid
     assert EXPLANATION in result["hover"]
     assert result["statusline_hover"] == "AI $0.0051 today · $0.0051 session"  # + 400 in, 50 out at cheap

@@ -31,9 +31,9 @@ const REFACTORED = "def area(r):\n    return math.pi * r**2\n";
 const CONFIG = (url: string) => `\
 tiers:
   local:    {models: [{model: openai/local-coder, api_base: "${url}", price: {input_per_mtok: 0.0, output_per_mtok: 0.0}}]}
-  cheap:    {models: [{model: openai/gpt-4o-mini, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 1.0, output_per_mtok: 4.0}}]}
-  mid:      {models: [{model: openai/gpt-4o, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 2.5, output_per_mtok: 10.0}}]}
-  frontier: {models: [{model: openai/gpt-4-turbo, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 10.0, output_per_mtok: 30.0}}]}
+  cheap:    {models: [{model: openai/rl-cheap, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 1.0, output_per_mtok: 4.0}}]}
+  mid:      {models: [{model: openai/rl-mid, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 2.5, output_per_mtok: 10.0}}]}
+  frontier: {models: [{model: openai/rl-frontier, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 10.0, output_per_mtok: 30.0}}]}
 gateway: {timeout_s: 20, retries: 0, backoff_s: 0}
 `;
 
@@ -194,37 +194,37 @@ test("the status bar shows today's and the session's spend before any run", asyn
 });
 
 test("refactor: titled with tier and model, run, edit applied, spend shown and red near the budget", async () => {
-  await script({ models: { "openai/gpt-4o": [{ text: "```python\n" + REFACTORED + "```", prompt_tokens: 1000, completion_tokens: 200 }] } });
+  await script({ models: { "openai/rl-mid": [{ text: "```python\n" + REFACTORED + "```", prompt_tokens: 1000, completion_tokens: 200 }] } });
   const uri = open("area.py", SOURCE);
   const offered = await codeActions(uri, AREA);
   const refactor = offered.find((a) => (a.command as Command | undefined)?.arguments?.[0]?.action === "refactor");
   assert.ok(refactor, JSON.stringify(offered));
-  assert.equal(refactor.title, "AI: Refactor (mid · gpt-4o)");
+  assert.equal(refactor.title, "AI: Refactor (mid · rl-mid)");
   assert.equal(refactor.kind, "refactor.rewrite");
   const command = refactor.command as Command;
   const result = (await conn.sendRequest("workspace/executeCommand", { command: command.command, arguments: command.arguments })) as { state: string };
   assert.equal(result.state, "done", JSON.stringify(result));
   const done = await nextStatus("done");
   assert.equal(docs.get(uri)!.getText(), SOURCE.replace("math.pi * r * r", "math.pi * r**2"));
-  assert.equal(done.model, "gpt-4o");
+  assert.equal(done.model, "rl-mid");
   assert.ok(Math.abs(done.costUsd - (1000 * 2.5 + 200 * 10) / 1e6) < 1e-12, String(done.costUsd));
   // the spinner showed the model while it ran, then the spend
-  assert.ok(rendered.includes("$(sync~spin) gpt-4o · $0.0000 today"), JSON.stringify(rendered));
+  assert.ok(rendered.includes("$(sync~spin) rl-mid · $0.0000 today"), JSON.stringify(rendered));
   const view = render(bar);
   assert.equal(view.text, "$(warning) $0.0045 today · $0.0045 session");
   assert.equal(view.alarm, "error"); // $0.0045 of a $0.005 daily budget
-  assert.match(view.tooltip, /last: refactor on mid · gpt-4o, 1000 in \/ 200 out, \$0\.0045/);
+  assert.match(view.tooltip, /last: refactor on mid · rl-mid, 1000 in \/ 200 out, \$0\.0045/);
 });
 
 test("a settings change goes to the server: a bigger budget and strategy cost put refactor on cheap", async () => {
   const uri = open("change.py", SOURCE);
   await conn.sendNotification("workspace/didChangeConfiguration", { settings: toServerSettings({ ...settings, strategy: "cost", budgets: { dailyUsd: 1 } }) });
   const titles = (await codeActions(uri, AREA)).map((a) => a.title);
-  assert.ok(titles.includes("AI: Refactor (cheap · gpt-4o-mini)"), JSON.stringify(titles));
+  assert.ok(titles.includes("AI: Refactor (cheap · rl-cheap)"), JSON.stringify(titles));
 });
 
 test("the report is markdown with the run in it", async () => {
   const markdown = (await conn.sendRequest("workspace/executeCommand", { command: "routerls.report", arguments: [{ by: "model" }] })) as string;
   assert.match(markdown, /^# routerls spend by model/);
-  assert.match(markdown, /\| openai\/gpt-4o \| 1 \| 1000 \| 200 \|/);
+  assert.match(markdown, /\| openai\/rl-mid \| 1 \| 1000 \| 200 \|/);
 });
