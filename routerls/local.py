@@ -389,8 +389,10 @@ def _usable(entry: ModelEntry, environ: Mapping[str, str], ollama: dict[str, boo
                 if not start:
                     got = status(base) or LocalError("the local runtime is not running")
                 else:
-                    # every embedded model the config serves there, so one start serves all tasks
-                    got = ensure_running(base, bases.get(base) or [entry.name])
+                    # every embedded model the config serves there whose package is installed,
+                    # so one start serves all tasks (a missing one is skipped below, with why)
+                    names = [n for n in bases.get(base, ()) if _package_dir(EMBEDDED[n].module)]
+                    got = ensure_running(base, names or [entry.name])
             except LocalError as exc:
                 got = exc
             runtimes[base] = got
