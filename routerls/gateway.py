@@ -402,7 +402,9 @@ async def complete(messages: list[dict], chain: Sequence[tuple[str, ModelEntry]]
                 note(Attempt(tier, entry.model, "bad_response", "the model returned an empty answer",
                              latency, answer.input_tokens, answer.output_tokens, cost))
                 break
-            cost = (answer.reported_cost if answer.reported_cost is not None
+            # the config's `price:` is the user's word and wins; else what a gateway (a LiteLLM
+            # proxy) reports it charged; else litellm's price map
+            cost = (answer.reported_cost if answer.reported_cost is not None and entry.price is None
                     else cost_usd(entry, answer.input_tokens, answer.output_tokens))
             note(Attempt(tier, entry.model, "ok", None, latency, answer.input_tokens,
                          answer.output_tokens, cost))

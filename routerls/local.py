@@ -417,6 +417,28 @@ def _usable(entry: ModelEntry, environ: Mapping[str, str], ollama: dict[str, boo
     return entry, None
 
 
+def likely(config: Config, tier: str, action: str, environ: Mapping[str, str] | None = None
+           ) -> tuple[str, ModelEntry] | None:
+    """The (tier, model) a run will most likely use, for titles: no I/O, so it may run on the
+    codeAction path. Skips what surely cannot answer — a base model without a template for the
+    action, a cloud model whose key is missing — and, when the tier has nothing left, looks at
+    the lower tiers as a run does. Ollama and the local runtime are assumed to answer."""
+    from routerls.prompts import TEMPLATES
+
+    environ = os.environ if environ is None else environ
+    order = config.tier_order
+    if tier not in order:
+        return None
+    for t in [tier, *reversed(order[:order.index(tier)])]:
+        for entry in config.tiers[t].models:
+            if entry.style == "completion" and action not in TEMPLATES:
+                continue
+            if not (is_embedded(entry) or is_ollama(entry)) and missing_key(entry, environ) is not None:
+                continue
+            return t, entry
+    return None
+
+
 def _ollama_answers(url: str) -> bool:
     try:
         _get_json(url + "/api/tags", timeout=0.5)

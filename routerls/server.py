@@ -221,7 +221,14 @@ class RouterServer(LanguageServer):
             try:
                 d = route(self.config, action.task, spend=Spend(self.spend.today_usd, self.spend.month_usd),
                           tool=tool)
-                got = (f"AI: {action.title} ({d.tier} · {d.model_name})", d.tier, d.model_name)
+                tier, name = d.tier, d.model_name
+                if d.tool is None:  # the model a run will use: keys, templates (no I/O)
+                    from routerls.local import likely
+
+                    found = likely(self.config, d.tier, action.name)
+                    if found is not None:
+                        tier, name = found[0], found[1].name
+                got = (f"AI: {action.title} ({tier} · {name})", tier, name)
             except RouteError:
                 got = (f"AI: {action.title}", None, None)
             self._titles[key] = got

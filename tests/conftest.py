@@ -12,6 +12,8 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
+# a local runtime a test starts should not outlive the test run by half an hour
+os.environ.setdefault("ROUTERLS_LOCAL_IDLE_S", "60")
 
 from modelserver import ModelServer, ModelServerProcess, Reply
 
