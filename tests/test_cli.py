@@ -208,3 +208,14 @@ def test_the_installed_command_runs_end_to_end(project, model_server):
                           cwd=project, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert 'shape == "circle"' in (project / "sample.py").read_text()
+
+
+def test_a_config_price_wins_over_litellms_map_for_a_known_model(project, model_server):
+    cfg = project / "routerls.yaml"
+    cfg.write_text(cfg.read_text().replace(
+        f'{{model: openai/gpt-4o-mini, api_base: "{model_server.url}"}}',
+        f'{{model: openai/gpt-4o-mini, api_base: "{model_server.url}", price: {{input_per_mtok: 1.0, output_per_mtok: 4.0}}}}'))
+    model_server.script(Reply(fenced(FIXED_LINES_3_9), prompt_tokens=400, completion_tokens=50), model="gpt-4o-mini")
+    assert main(["run", "fix", "sample.py:3-9"]) == 0
+    [row] = ledger_rows()
+    assert abs(row.cost_usd - (400 * 1.0 + 50 * 4.0) / 1e6) < 1e-12
