@@ -332,10 +332,10 @@ def request_for(case: Case, tier: str | None, workspace: Path | None = None):
                       range=whole, diagnostics=diagnostics, tier=tier, workspace_root=str(root))
 
 
-async def run_case(engine, case: Case, tier: str) -> Outcome:
+async def run_case(engine, case: Case, tier: str, workspace: Path | None = None) -> Outcome:
     from routerls.edits import apply_edits
 
-    req = request_for(case, tier)
+    req = request_for(case, tier, workspace)
     result = await engine.run(req)
     base: dict[str, Any] = {
         "case": case.id, "task": case.task, "tier": tier, "cost_usd": result.cost_usd,
@@ -369,7 +369,7 @@ async def available_tiers(config: Config, tiers: Sequence[str]) -> tuple[list[st
 
 
 async def evaluate(config: Config, cases: Sequence[Case], tiers: Sequence[str] | None = None, *,
-                   target: float = DEFAULT_TARGET, jobs: int = 4,
+                   target: float = DEFAULT_TARGET, jobs: int = 4, workspace: Path | None = None,
                    on_outcome: Callable[[Outcome], None] | None = None) -> Report:
     """Run every case on every tier (cheapest tier first) and summarise."""
     from routerls.engine import Engine
@@ -388,7 +388,7 @@ async def evaluate(config: Config, cases: Sequence[Case], tiers: Sequence[str] |
     async def one(case: Case, tier: str) -> Outcome:
         async with limit:
             try:
-                outcome = await run_case(engine, case, tier)
+                outcome = await run_case(engine, case, tier, workspace)
             except Exception as exc:  # noqa: BLE001  # one broken case must not end the run
                 outcome = Outcome(case.id, case.task, tier, False, reason=f"error: {exc}")
         if on_outcome is not None:
@@ -454,7 +454,7 @@ def write_tasks(path: Path, routing: Mapping[str, str | None], known_tasks: Iter
         lines.append(line)
     else:
         end = start + 1
-        while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#"):
+        while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t"):
             end += 1
         while end > start + 1 and not lines[end - 1].strip():
             end -= 1  # keep the blank lines before the next setting
@@ -508,7 +508,8 @@ def command(config: Config, args, console, workspace: Path | None = None) -> int
     cases = subset(load_cases(suites), args.subset)
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()] if args.tiers else None
     started = time.perf_counter()
-    report = asyncio.run(evaluate(config, cases, tiers, target=args.target, jobs=args.jobs))
+    report = asyncio.run(evaluate(config, cases, tiers, target=args.target, jobs=args.jobs,
+                                  workspace=workspace))
     written = None
     if args.write_config:
         written = write_tasks(Path(args.write_config), report.routing, config.tasks)
