@@ -64,6 +64,12 @@ BUILTIN: tuple[Action, ...] = (
            "interfaces, data flow, trade-offs and risks. Answer in Markdown."),
 )
 
+# actions the engine runs for itself, never offered in an editor's menu
+INTERNAL: tuple[Action, ...] = (
+    Action("plan", "Plan a multi-file change", "design", REFACTOR, "markdown",
+           "Make the plan the text below asks for. Answer with only the JSON list it describes."),
+)
+
 _KIND_FOR_RESULT = {"markdown": REFACTOR, "new_file": SOURCE, "insert_above": REFACTOR_REWRITE,
                     "replace": REFACTOR_REWRITE}
 

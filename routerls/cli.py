@@ -323,6 +323,56 @@ def _probe_program(program: str) -> str:
     return f"[green]{path} {state}[/]" + (f" ({version[0][:60]})" if version else "")
 
 
+def cmd_orchestrate(args, console) -> int:
+    """Plan a multi-file change on the strongest tier, run each step on a cheaper one."""
+    from rich.table import Table
+
+    from routerls.engine import Engine, EngineError
+    from routerls.orchestrate import OrchestrateError, orchestrate
+
+    paths = [Path(f).resolve() for f in args.files]
+    args.file = str(paths[0])
+    config, workspace = _load(args)
+    texts = {}
+    for path in paths:
+        try:
+            texts[str(path)] = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{path}: {exc.strerror}") from None
+    engine = Engine(config, _ledger(config.ledger.store_prompts))
+    try:
+        done = asyncio.run(orchestrate(engine, args.instruction, texts, planner_tier=args.planner_tier,
+                                       workspace_root=str(workspace),
+                                       language_of=lambda p: language_of(Path(p))))
+    except (OrchestrateError, EngineError) as exc:
+        console.print(f"[red]error[/]: {exc}")
+        return 1
+    plan = done.planner
+    table = Table(title=f"plan by {plan.model.name} ({plan.tier}) · {_money(plan.cost_usd)}")
+    for col in ("#", "step", "where", "tier", "model", "cost", "result"):
+        table.add_column(col)
+    for i, s in enumerate(done.steps, 1):
+        r = s.result
+        where = f"{Path(s.step.file).name}:{s.step.first}-{s.step.last}"
+        table.add_row(str(i), f"{s.step.action}: {s.step.instruction}", where, (r.tier if r else "") or "",
+                      r.model.name if r and r.model else "", _money(r.cost_usd if r else 0.0),
+                      "[green]ok[/]" if s.error is None else f"[red]{s.error}[/]")
+    console.print(table)
+    for path, text in done.texts.items():
+        before = texts.get(path, "")
+        if text == before:
+            continue
+        if args.write:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
+            console.print(f"wrote {path}")
+        else:
+            _print_diff(console, before, text, path)
+    failed = sum(1 for s in done.steps if s.error)
+    console.print(f"total {_money(done.cost_usd)} · {len(done.steps) - failed} of {len(done.steps)} steps done")
+    return 0 if not failed else 1
+
+
 def cmd_serve(args, console) -> int:
     from routerls.server import serve
 
@@ -368,6 +418,13 @@ def make_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="check config, keys (names only) and backends")
 
+    orch = sub.add_parser("orchestrate", help="plan a multi-file change on the strongest tier, "
+                                              "run each step on a cheaper one")
+    orch.add_argument("instruction")
+    orch.add_argument("files", nargs="+", metavar="FILE")
+    orch.add_argument("--planner-tier", help="the tier that plans (default: the strongest)")
+    orch.add_argument("--write", action="store_true", help="write the results (default: show diffs)")
+
     loc = sub.add_parser("local", help="the embedded local models' runtime: serve, status, stop")
     loc.add_argument("local_command", choices=("serve", "status", "stop"))
 
@@ -398,6 +455,7 @@ def cmd_eval(args, console) -> int:
 COMMANDS = {"run": cmd_run, "route": cmd_route, "report": cmd_report, "doctor": cmd_doctor, "serve": cmd_serve,
             "eval": cmd_eval}
 COMMANDS["local"] = cmd_local
+COMMANDS["orchestrate"] = cmd_orchestrate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,7 +115,7 @@ class Engine:
 
     # --- decide (no model call, no litellm) ------------------------------------------------
     def action(self, name: str) -> Action:
-        found = actions_mod.find(actions_mod.all_actions(self.config), name)
+        found = actions_mod.find((*actions_mod.all_actions(self.config), *actions_mod.INTERNAL), name)
         if found is None:
             names = ", ".join(a.name for a in actions_mod.all_actions(self.config))
             raise EngineError(f"unknown action {name!r}; available: {names}")
