@@ -1,7 +1,8 @@
 """Cheap checks on a model's code result before anyone sees it.
 
 A cheap model's answer is only worth its price if it is right, so every code result is
-verified: it parses, it keeps the code it was not asked to touch, a `format` keeps the
+verified: it parses (Python's `ast`; JavaScript, TypeScript, Go and Rust through tree-sitter
+grammars when `routerls[grammars]` is installed), it keeps the code it was not asked to touch, a `format` keeps the
 program's meaning, and a `fix` makes the motivating problems go away where we can re-check
 them here (syntax errors; ruff findings when ruff is installed). A failed check is a reason
 string, and the engine escalates to a stronger tier instead of applying the edit.
@@ -45,6 +46,37 @@ def is_syntax_diagnostic(d: Diagnostic) -> bool:
         ("syntaxerror", "syntax error", "indentationerror", "unexpected indent", "expected"))
 
 
+# language id → (module, function) of a tree-sitter grammar from PyPI (extra `routerls[grammars]`)
+GRAMMARS = {
+    "javascript": ("tree_sitter_javascript", "language"),
+    "javascriptreact": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "typescriptreact": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+}
+_PARSERS: dict[str, object] = {}
+
+
+def _tree_sitter_errors(language: str, text: str) -> bool | None:
+    """Whether tree-sitter finds a syntax error; None when no grammar is installed for it."""
+    spec = GRAMMARS.get(language)
+    if spec is None:
+        return None
+    parser = _PARSERS.get(language)
+    if parser is None:
+        try:
+            import importlib
+
+            import tree_sitter
+
+            grammar = getattr(importlib.import_module(spec[0]), spec[1])()
+            parser = _PARSERS[language] = tree_sitter.Parser(tree_sitter.Language(grammar))
+        except (ImportError, AttributeError, ValueError, TypeError):
+            return None
+    return bool(parser.parse(text.encode()).root_node.has_error)  # type: ignore[attr-defined]
+
+
 def verify(action: str, language: str, before_doc: str, after_doc: str, before_sel: str,
            after_sel: str, diagnostics: Sequence[Diagnostic] = ()) -> str | None:
     """Why the result must not be applied, or None when it passes.
@@ -53,6 +85,9 @@ def verify(action: str, language: str, before_doc: str, after_doc: str, before_s
     `before_sel`/`after_sel` the selected text before and the text that replaces it.
     """
     if language != "python":
+        broken_after = _tree_sitter_errors(language, after_doc)
+        if broken_after and (action == "fix" or not _tree_sitter_errors(language, before_doc)):
+            return f"the result does not parse as {language} (tree-sitter)"
         return _keeps_lines(before_sel, after_sel)
     broken_before = _parses(before_doc)
     broken_after = _parses(after_doc)

@@ -100,3 +100,25 @@ def test_verify_rules():
                   before, before) is None
     long_js = "\n".join(f"let v{i} = {i};" for i in range(10))
     assert "looks truncated" in verify("fix", "javascript", long_js, "let v0 = 0;", long_js, "let v0 = 0;")
+
+
+def test_other_languages_are_parsed_with_tree_sitter():
+    js_before = "function add(a, b) {\n  return a - b;\n}\n"
+    broken = "function add(a, b) {\n  return a + ;\n}\n"
+    assert verify("fix", "javascript", js_before, broken, js_before, broken) == (
+        "the result does not parse as javascript (tree-sitter)")
+    fixed = js_before.replace("a - b", "a + b")
+    assert verify("fix", "javascript", js_before, fixed, js_before, fixed) is None
+    go = "package main\n\nfunc add(a int, b int) int {\n\treturn a + b\n}\n"
+    assert "does not parse as go" in verify("refactor", "go", go, go.replace("}", ""), go, go)
+    # a language without a grammar is only checked for truncation
+    assert verify("fix", "lua", "x = ", "x = = =", "x = ", "x = = =") is None
+
+
+def test_a_broken_javascript_answer_escalates(project, model_server, capsys):
+    (project / "add.js").write_text("function add(a, b) {\n  return a - b;\n}\n")
+    model_server.script("```javascript\nfunction add(a, b) {\n  return a + ;\n}\n```", model="gpt-4o-mini")
+    model_server.script("```javascript\nfunction add(a, b) {\n  return a + b;\n}\n```", model="gpt-4o")
+    assert main(["run", "fix", "add.js:1-3", "--write"]) == 0
+    assert (project / "add.js").read_text() == "function add(a, b) {\n  return a + b;\n}\n"
+    assert "does not parse as javascript (tree-sitter)); escalated to mid" in capsys.readouterr().out
