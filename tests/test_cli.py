@@ -10,20 +10,13 @@ import sys
 from pathlib import Path
 
 import litellm
-from conftest import SAMPLE, ledger_rows
+from conftest import FIXED_LINES, SAMPLE, ledger_rows
 from modelserver import Reply
 
 from routerls.cli import main
 from routerls.ledger import Ledger, LedgerRow, default_path
 
-FIXED_LINES_3_9 = """\
-def area(shape, size):
-    if shape == "circle":
-        return math.pi * size ** 2
-    if shape == "square":
-        return size * size
-    raise ValueError(shape)
-"""
+FIXED_LINES_3_9 = FIXED_LINES
 
 
 def dead_port() -> int:

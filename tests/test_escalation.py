@@ -5,20 +5,13 @@ the ledger."""
 from __future__ import annotations
 
 import litellm
-from conftest import SAMPLE, ledger_rows
+from conftest import FIXED_LINES, SAMPLE, ledger_rows
 from modelserver import Reply
 
 from routerls.checks import verify
 from routerls.cli import main
 
-FIXED = """\
-def area(shape, size):
-    if shape == "circle":
-        return math.pi * size ** 2
-    if shape == "square":
-        return size * size
-    raise ValueError(shape)
-"""
+FIXED = FIXED_LINES
 # the model "fixed" the wrong line and left the syntax error in place
 STILL_BROKEN = FIXED.replace('shape == "circle"', 'shape = "circle"').replace("size * size", "size ** 2")
 

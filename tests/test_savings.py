@@ -7,21 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ledger_rows
+from conftest import FIXED_LINES, ledger_rows
 from modelserver import Reply
 
 from routerls.cli import _money, main
 from routerls.ledger import Ledger, default_path
 from routerls.status import SpendCache, spend_payload, status_payload
 
-FIXED = """\
-def area(shape, size):
-    if shape == "circle":
-        return math.pi * size ** 2
-    if shape == "square":
-        return size * size
-    raise ValueError(shape)
-"""
+FIXED = FIXED_LINES
 FRONTIER = (2.5, 10.0)  # the project fixture's frontier price per million tokens
 
 
