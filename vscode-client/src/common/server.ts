@@ -5,6 +5,7 @@ import {
   ServerOptions, TransportKind,
 } from "vscode-languageclient/node";
 import { log, outputChannel } from "../log/logging";
+import { CancellableProgress } from "./progress";
 import { RouterlsSettings, resolveServerCommand, toServerSettings } from "./options";
 import { selectedPython } from "./settings";
 import { SpendStatusBar } from "./statusBar";
@@ -41,6 +42,7 @@ export async function startClient(settings: RouterlsSettings, bar: SpendStatusBa
   };
   const client = new LanguageClient("routerls", "routerls", serverOptions, clientOptions);
   client.onNotification(STATUS, (n: StatusNotification) => bar.status(n));
+  client.registerFeature(new CancellableProgress(client));
   await client.start();
   try {
     bar.spend(await client.sendRequest<SpendResult>(SPEND, {}));
