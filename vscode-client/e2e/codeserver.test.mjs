@@ -1,0 +1,410 @@
+// The extension inside real VS Code: code-server (VS Code in the browser) with the packaged .vsix,
+// driven by Playwright in Debian's headless Chromium. Every assertion reads what a user sees on
+// the page: the status bar, the lightbulb and its menu, the editor's text, notifications, the
+// markdown preview and the hover. Models are the test suite's scripted server (tests/modelserver.py)
+// on loopback, priced in `.routerls.yaml`, so each spend shown is known to the cent.
+//
+// Run through ../scripts/e2e-code-server.sh, which installs and builds what this needs. Environment:
+// ROUTERLS_PYTHON (default ../../.venv/bin/python), ROUTERLS_VSIX (default ../routerls.vsix),
+// CHROMIUM (default /usr/bin/chromium), ROUTERLS_E2E_SHOTS (default ../test-results).
+import { strict as assert } from "node:assert";
+import { spawn, execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const CLIENT = path.resolve(HERE, "..");
+const REPO = path.resolve(CLIENT, "..");
+const PYTHON = process.env.ROUTERLS_PYTHON || path.join(REPO, ".venv", "bin", "python");
+const VSIX = process.env.ROUTERLS_VSIX || path.join(CLIENT, "routerls.vsix");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SHOTS = process.env.ROUTERLS_E2E_SHOTS || path.join(CLIENT, "test-results");
+const CODE_SERVER = path.join(HERE, "node_modules", "code-server", "out", "node", "entry.js");
+
+const SOURCE = "import math\n\n\ndef area(r):\n    return math.pi * r * r\n";
+const FUNCTION = "def area(r):\n    return math.pi * r * r\n";
+const DOCUMENTED = 'def area(r):\n    """The area of a circle of radius r."""\n    return math.pi * r * r\n';
+const REFACTORED = "def area(r):\n    return math.pi * r**2\n";
+const BROKEN_JSON = '{\n  "name": "circle",\n  "radius": 2,\n}\n';
+const FIXED_JSON = '{\n  "name": "circle",\n  "radius": 2\n}\n';
+const EXPLANATION = "`area` returns the area of a circle of radius `r`, as π·r².";
+const HOVER_EXPLANATION = "`area` takes a radius and gives back the circle's area.";
+const SEED_USD = 0.012; // spent earlier today, before this session: the status bar shows it at start
+
+const CONFIG = (url) => `\
+tiers:
+  local:    {models: [{model: openai/local-coder, api_base: "${url}", price: {input_per_mtok: 0.0, output_per_mtok: 0.0}}]}
+  cheap:    {models: [{model: openai/rl-cheap, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 1.0, output_per_mtok: 4.0}}]}
+  mid:      {models: [{model: openai/rl-mid, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 2.5, output_per_mtok: 10.0}}]}
+  frontier: {models: [{model: openai/rl-frontier, api_base: "${url}", api_key_env: ROUTERLS_TEST_KEY, price: {input_per_mtok: 10.0, output_per_mtok: 30.0}}]}
+gateway: {timeout_s: 30, retries: 0, backoff_s: 0}
+`;
+
+// what a clean workbench needs (no welcome page, no chat, no gallery, no git), and the extension's
+// own setting: the Python that has routerls (the extension host only has code-server's PATH)
+const SETTINGS = {
+  "workbench.startupEditor": "none",
+  "chat.disableAIFeatures": true,
+  "workbench.secondarySideBar.defaultVisibility": "hidden",
+  "telemetry.telemetryLevel": "off",
+  "update.mode": "none",
+  "extensions.ignoreRecommendations": true,
+  "git.enabled": false,
+  "workbench.tips.enabled": false,
+  "editor.minimap.enabled": false,
+  "editor.quickSuggestions": { other: false, comments: false, strings: false },
+  "editor.hover.delay": 200,
+  "routerls.interpreter": PYTHON,
+  // on from the start: the spend checked after each test proves no stray hover ran a model
+  "routerls.hover.explain": true,
+};
+
+const fence = (code, lang = "python") => "```" + lang + "\n" + code + "```";
+const usd = (x) => `$${x.toFixed(4)}`;
+const cost = (tokensIn, tokensOut, inPerM, outPerM) => (tokensIn * inPerM + tokensOut * outPerM) / 1e6;
+
+let tmp, ws, modelsUrl, page, context;
+const children = [];
+let spent = { today: SEED_USD, session: 0 };
+
+// --- processes -----------------------------------------------------------------------------
+
+function start(command, args, options) {
+  const child = spawn(command, args, { detached: true, ...options });
+  children.push(child);
+  return child;
+}
+
+function stopAll() {
+  for (const child of children.reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    try {
+      process.kill(-child.pid, "SIGTERM"); // the whole group: code-server's extension host, routerls
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url, child, log, timeoutMs = 60000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`code-server exited ${child.exitCode}:\n${fs.readFileSync(log, "utf8")}`);
+    try {
+      if ((await fetch(new URL("/healthz", url))).ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`code-server did not answer /healthz in ${timeoutMs} ms:\n${fs.readFileSync(log, "utf8")}`);
+}
+
+async function script(body) {
+  const res = await fetch(new URL("/_script", modelsUrl), {
+    method: "POST", body: JSON.stringify({ reset: true, ...body }), headers: { "Content-Type": "application/json" },
+  });
+  assert.equal(res.status, 200);
+}
+
+// --- what the user sees --------------------------------------------------------------------
+
+const statusItem = () => page.locator(".statusbar-item").filter({ hasText: / today/ }).first();
+
+async function statusText() {
+  return (await statusItem().innerText()).replace(/\s+/g, " ").trim();
+}
+
+/** The text in the editor group's code editor, line by line as Monaco renders it (not the chat input). */
+async function editorText() {
+  return page.locator(".part.editor .editor-instance .monaco-editor .view-lines").first().evaluate((el) => {
+    const lines = [...el.querySelectorAll(".view-line")]
+      .map((l) => ({ top: parseFloat(l.style.top) || 0, text: l.textContent.replace(/\u00a0/g, " ") }))
+      .sort((a, b) => a.top - b.top);
+    return lines.map((l) => l.text).join("\n");
+  });
+}
+
+async function expectEditorText(expected, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  let got;
+  while (Date.now() < deadline) {
+    got = await editorText();
+    if (got === expected) return;
+    await page.waitForTimeout(100);
+  }
+  assert.equal(got, expected, "the editor's text");
+}
+
+async function expectStatus(pattern, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  let got;
+  while (Date.now() < deadline) {
+    got = await statusText().catch(() => "");
+    if (typeof pattern === "string" ? got === pattern : pattern.test(got)) return got;
+    await page.waitForTimeout(50);
+  }
+  assert.fail(`status bar: expected ${pattern}, got ${JSON.stringify(got)}`);
+}
+
+const idle = () => `${usd(spent.today)} today · ${usd(spent.session)} session`;
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+async function openFile(name) {
+  await page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: name }).first().click();
+  await page.locator(".part.editor .tab.active").filter({ hasText: name }).waitFor();
+  // into the text, below its last line (no word there for a hover to explain)
+  await page.locator(".part.editor .editor-instance .monaco-editor .overflow-guard").first()
+    .click({ position: { x: 600, y: 500 } });
+}
+
+/** Select from line `from` (1-based) to the end of the document. */
+async function selectFromLine(from) {
+  await page.keyboard.press("Control+Home");
+  for (let i = 1; i < from; i++) await page.keyboard.press("ArrowDown");
+  await page.keyboard.press("Home");
+  await page.keyboard.press("Control+Shift+End");
+}
+
+/** Ctrl+. and the titles of the actions the menu lists. */
+async function openActionMenu() {
+  const bulb = page.locator('.part.editor .lightBulbWidget, .part.editor [class*="codicon-gutter-lightbulb"]');
+  await bulb.first().waitFor({ state: "visible", timeout: 20000 }).catch(async (e) => {
+    fs.writeFileSync(path.join(SHOTS, "dom.html"), await page.content());
+    await shot("no-lightbulb");
+    throw e;
+  });
+  await page.keyboard.press("Control+.");
+  const menu = page.locator(".action-widget");
+  await menu.locator(".monaco-list-row").first().waitFor({ state: "visible" });
+  return (await menu.locator(".monaco-list-row").allInnerTexts()).map((t) => t.replace(/\s+/g, " ").trim());
+}
+
+/** Pick a menu entry with the keyboard, as the mouse would leave a hover over the code behind it. */
+async function choose(title) {
+  const focused = page.locator(".action-widget .monaco-list-row.focused");
+  for (let i = 0; i < 20 && !(await focused.innerText().catch(() => "")).includes(title); i++) {
+    await page.keyboard.press("ArrowDown");
+  }
+  assert.match(await focused.innerText(), new RegExp(title.replace(/[()·]/g, ".")));
+  await page.keyboard.press("Enter");
+}
+
+// --- set-up --------------------------------------------------------------------------------
+
+before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const f of fs.readdirSync(SHOTS)) if (f.endsWith(".png")) fs.rmSync(path.join(SHOTS, f));
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "routerls-code-server-"));
+  const dirs = Object.fromEntries(["ws", "data", "home", "xdg", "user-data", "extensions", "profile"]
+    .map((d) => [d, path.join(tmp, d)]));
+  Object.values(dirs).forEach((d) => fs.mkdirSync(d, { recursive: true }));
+  ws = dirs.ws;
+
+  const models = start(PYTHON, [path.join(REPO, "tests", "modelserver.py"), "--port", "0"],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  modelsUrl = await new Promise((resolve, reject) => {
+    createInterface({ input: models.stdout }).once("line", resolve);
+    models.once("exit", (code) => reject(new Error(`model server exited ${code}`)));
+  });
+
+  fs.writeFileSync(path.join(ws, ".routerls.yaml"), CONFIG(modelsUrl));
+  fs.writeFileSync(path.join(ws, "area.py"), SOURCE);
+  fs.writeFileSync(path.join(ws, "circle.json"), BROKEN_JSON);
+  fs.mkdirSync(path.join(dirs["user-data"], "User"), { recursive: true });
+  fs.writeFileSync(path.join(dirs["user-data"], "User", "settings.json"), JSON.stringify(SETTINGS, null, 2));
+  // an earlier session's spend today, in the ledger the server will read
+  execFileSync(PYTHON, ["-c", `
+import sys
+from pathlib import Path
+from routerls.ledger import Ledger, LedgerRow
+with Ledger(Path(sys.argv[1]) / "ledger.sqlite3") as ledger:
+    ledger.record([LedgerRow(request_id="earlier", session="earlier", action="fix", task="fix", tier="mid",
+                             model="rl-mid", input_tokens=2000, output_tokens=700, cost_usd=${SEED_USD},
+                             counterfactual_usd=0.041)])
+`, dirs.data], { stdio: "inherit" });
+
+  const env = {
+    ...process.env, EXTENSIONS_GALLERY: "{}", HOME: dirs.home, XDG_CONFIG_HOME: dirs.xdg,
+    XDG_DATA_HOME: path.join(dirs.home, ".local", "share"), ROUTERLS_DATA_DIR: dirs.data,
+    LITELLM_LOCAL_MODEL_COST_MAP: "True", ROUTERLS_TEST_KEY: "sk-test-code-server",
+  };
+  delete env.ROUTERLS_CONFIG;
+  const dirArgs = ["--user-data-dir", dirs["user-data"], "--extensions-dir", dirs.extensions];
+  execFileSync(process.execPath, [CODE_SERVER, ...dirArgs, "--install-extension", VSIX, "--force"],
+    { env, stdio: ["ignore", "ignore", "inherit"], timeout: 120000 });
+
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const log = path.join(tmp, "code-server.log");
+  const out = fs.openSync(log, "w");
+  const server = start(process.execPath, [CODE_SERVER, "--bind-addr", `127.0.0.1:${port}`, "--auth", "none",
+    "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+    "--disable-getting-started-override", ...dirArgs, ws], { env, stdio: ["ignore", out, out] });
+  await waitHealthy(url, server, log);
+
+  context = await chromium.launchPersistentContext(dirs.profile, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 800 },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+  page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(20000);
+  await page.goto(`${url}/?folder=${encodeURIComponent(ws)}`);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+});
+
+after(async () => {
+  if (page && !process.env.ROUTERLS_E2E_KEEP) await shot("zz-last").catch(() => {});
+  await context?.close().catch(() => {});
+  stopAll();
+  if (tmp && !process.env.ROUTERLS_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+// --- the tests, in the order a user would meet them -----------------------------------------
+
+test("the status bar shows today's spend at start", async () => {
+  await openFile("area.py");
+  assert.equal(await expectStatus(idle(), 60000), idle());
+  await shot("01-spend-at-start");
+});
+
+test("Ctrl+. lists the actions with tier and model; Fix runs on mid, the status bar shows it, the fix lands", async () => {
+  const tokensIn = 1000, tokensOut = 500;
+  await script({ rules: [{ contains: "Fix the problems", reply: { text: fence(FIXED_JSON, "json"), chunks: 8, chunk_delay: 0.3, prompt_tokens: tokensIn, completion_tokens: tokensOut } }] });
+  await openFile("circle.json");
+  await page.locator(".part.editor .squiggly-error").first().waitFor({ state: "attached", timeout: 30000 });
+  await selectFromLine(1);
+  const titles = await openActionMenu();
+  for (const t of ["AI: Fix (mid · rl-mid)", "AI: Explain (cheap · rl-cheap)", "AI: Refactor (mid · rl-mid)",
+    "AI: Add docstring (local · local-coder)"]) {
+    assert.ok(titles.some((x) => x.includes(t)), `${t} in the menu: ${JSON.stringify(titles)}`);
+  }
+  await shot("02-action-menu");
+  await choose("AI: Fix (mid · rl-mid)");
+  assert.match(await expectStatus(/rl-mid · \$0\.0120 today/), /rl-mid · \$0\.0120 today/);
+  await shot("03-running");
+  spent = { today: spent.today + cost(tokensIn, tokensOut, 2.5, 10), session: spent.session + cost(tokensIn, tokensOut, 2.5, 10) };
+  await expectStatus(idle());
+  await expectEditorText(FIXED_JSON);
+  await shot("04-fix-applied");
+});
+
+test("Add docstring inserts the docstring", async () => {
+  await script({ rules: [{ contains: "docstrings", reply: { text: fence(DOCUMENTED), prompt_tokens: 300, completion_tokens: 30 } }] });
+  await openFile("area.py");
+  await selectFromLine(4);
+  await openActionMenu();
+  await choose("AI: Add docstring (local · local-coder)");
+  await expectEditorText(SOURCE.replace(FUNCTION, DOCUMENTED));
+  await expectStatus(idle()); // the local tier costs nothing
+  await shot("05-docstring");
+  await page.keyboard.press("Control+Z");
+  await expectEditorText(SOURCE);
+});
+
+test("Explain opens its markdown rendered beside the code", async () => {
+  const tokensIn = 400, tokensOut = 50;
+  await script({ rules: [{ contains: "Explain what the selected code", reply: { text: EXPLANATION, prompt_tokens: tokensIn, completion_tokens: tokensOut } }] });
+  await selectFromLine(4);
+  await openActionMenu();
+  await choose("AI: Explain (cheap · rl-cheap)");
+  spent = { today: spent.today + cost(tokensIn, tokensOut, 1, 4), session: spent.session + cost(tokensIn, tokensOut, 1, 4) };
+  await page.locator(".part.editor .tab").filter({ hasText: /Preview explain-/ }).waitFor();
+  const preview = page.locator("iframe.webview").last().contentFrame().locator("#active-frame").contentFrame();
+  await preview.getByText("returns the area of a circle of radius").waitFor();
+  assert.match(await preview.locator("body").innerText(), /area returns the area of a circle of radius r, as π·r²\./);
+  await expectStatus(idle());
+  await shot("06-explain");
+});
+
+test("clicking the status bar opens the spend report", async () => {
+  await statusItem().click();
+  await page.locator(".part.editor .tab").filter({ hasText: /Preview report-/ }).waitFor();
+  const preview = page.locator("iframe.webview").last().contentFrame().locator("#active-frame").contentFrame();
+  await preview.getByText("routerls spend by model").waitFor();
+  const body = await preview.locator("body").innerText();
+  assert.match(body, /rl-mid/);
+  assert.match(body, /rl-cheap/);
+  assert.match(body, new RegExp(`today \\${usd(spent.today)}`));
+  await shot("07-spend-report");
+});
+
+test("cancelling a running action from its progress notification leaves the text unchanged", async () => {
+  await script({ rules: [{ contains: "Refactor the selected code", reply: { text: fence(REFACTORED), chunks: 10, chunk_delay: 0.4, prompt_tokens: 1000, completion_tokens: 200 } }] });
+  await openFile("area.py");
+  await selectFromLine(4);
+  await openActionMenu();
+  await choose("AI: Refactor (mid · rl-mid)");
+  const toast = page.locator(".notification-toast").filter({ hasText: "AI: Refactor" });
+  await toast.waitFor();
+  await expectStatus(/rl-mid · \$\d\.\d{4} today/);
+  await shot("08-progress-notification");
+  await toast.hover();
+  await toast.getByRole("button", { name: "Cancel" }).click();
+  // the model would have finished by now; nothing may land late
+  await page.waitForTimeout(4500);
+  await expectEditorText(SOURCE);
+  await expectStatus(idle()); // out of the running state; a cancelled run costs nothing
+  await shot("09-cancelled");
+});
+
+test("editing the document while a slow action runs: the stale edit does not land", async () => {
+  await script({ rules: [{ contains: "Refactor the selected code", reply: { text: fence(REFACTORED), chunks: 10, chunk_delay: 0.3, prompt_tokens: 1000, completion_tokens: 200 } }] });
+  await selectFromLine(4);
+  await openActionMenu();
+  await choose("AI: Refactor (mid · rl-mid)");
+  await expectStatus(/rl-mid · /);
+  // the user goes on typing inside the code the model is rewriting
+  await page.keyboard.press("Control+End");
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("End");
+  await page.keyboard.type(" + 0");
+  const typed = SOURCE.replace("math.pi * r * r", "math.pi * r * r + 0");
+  // the run was paid for, though its edit was refused
+  spent = { today: spent.today + cost(1000, 200, 2.5, 10), session: spent.session + cost(1000, 200, 2.5, 10) };
+  await expectStatus(idle());
+  await page.locator(".notification-toast").filter({ hasText: "changed where the edit goes" }).waitFor();
+  await expectEditorText(typed);
+  await shot("10-stale-edit-refused");
+});
+
+test("hover explain shows the explanation on hover", async () => {
+  await script({ rules: [{ contains: "Explain what the selected code", reply: { text: HOVER_EXPLANATION, prompt_tokens: 200, completion_tokens: 20 } }] });
+  const word = page.locator(".part.editor .view-line span").filter({ hasText: /^area$/ }).first();
+  await word.hover();
+  const hover = page.locator(".monaco-hover").filter({ hasText: "gives back the circle's area" });
+  await hover.first().waitFor({ state: "visible", timeout: 20000 }).catch(async (e) => {
+    await shot("no-hover");
+    throw e;
+  });
+  spent = { today: spent.today + cost(200, 20, 1, 4), session: spent.session + cost(200, 20, 1, 4) };
+  await expectStatus(idle());
+  await shot("11-hover-explain");
+  // a second hover over the same symbol is answered from the cache: no model, no spend
+  await page.locator(".explorer-folders-view").hover();
+  await hover.first().waitFor({ state: "hidden" });
+  await word.hover();
+  await hover.first().waitFor({ state: "visible" });
+  await expectStatus(idle());
+});
