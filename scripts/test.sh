@@ -12,6 +12,7 @@ PY=${PYTHON:-python3}
 [ "${ROUTERLS_SKIP_LOCAL:-0}" = 1 ] || bash scripts/install-local.sh
 bash scripts/install-proxy.sh    # a LiteLLM proxy in .proxy-venv for the team-gateway test (~1 min)
 bash scripts/install-editors.sh  # Neovim 0.7.2 + 0.11, Emacs + eglot, the VS Code client's npm deps
+bash vscode-client/scripts/install-code-server.sh  # code-server, Node 24, Chromium for the in-VS-Code tests (~3 min once)
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 .venv/bin/python -m ruff check routerls tests benchmarks
 exec .venv/bin/python -m pytest -q "$@"
