@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from routerls.status import money
+
 LANGUAGES = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
              ".tsx": "typescriptreact", ".jsx": "javascriptreact", ".go": "go", ".rs": "rust",
              ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby", ".lua": "lua",
@@ -125,9 +127,6 @@ def build_request(args, workspace: Path):
                       instruction=args.instruction, workspace_root=str(workspace))
 
 
-def _money(x: float) -> str:
-    return f"${x:.6f}" if 0 < x < 0.01 else f"${x:.4f}"
-
 
 # --- commands ------------------------------------------------------------------------------
 
@@ -197,8 +196,8 @@ def cmd_run(args, console) -> int:
             _print_diff(console, "", edit.create.text, edit.create.path)
     console.print(
         f"[bold cyan]{result.tier}[/] · {result.model.name} · {result.reason} · "
-        f"{result.input_tokens}→{result.output_tokens} tokens · {_money(result.cost_usd)} · "
-        f"saved {_money(result.saved_usd)}"
+        f"{result.input_tokens}→{result.output_tokens} tokens · {money(result.cost_usd)} · "
+        f"saved {money(result.saved_usd)}"
         + ("" if result.tier == d.tier else f" [yellow](planned {d.tier})[/]"),
         highlight=False,
     )
@@ -235,12 +234,12 @@ def cmd_report(args, console) -> int:
         table.add_column(col, justify="left" if col == args.by else "right")
     for r in rows:
         table.add_row(str(r.key), str(r.calls), str(r.input_tokens), str(r.output_tokens),
-                      _money(r.cost_usd), _money(r.counterfactual_usd), _money(r.saved_usd))
+                      money(r.cost_usd), money(r.counterfactual_usd), money(r.saved_usd))
     console.print(table)
     total = sum(r.cost_usd for r in rows)
     saved = sum(r.saved_usd for r in rows)
-    console.print(f"total {_money(total)} · saved {_money(saved)} vs always-frontier · "
-                  f"today {_money(spend.today_usd)} · this month {_money(spend.month_usd)}")
+    console.print(f"total {money(total)} · saved {money(saved)} vs always-frontier · "
+                  f"today {money(spend.today_usd)} · this month {money(spend.month_usd)}")
     return 0
 
 
@@ -348,14 +347,14 @@ def cmd_orchestrate(args, console) -> int:
         console.print(f"[red]error[/]: {exc}")
         return 1
     plan = done.planner
-    table = Table(title=f"plan by {plan.model.name} ({plan.tier}) · {_money(plan.cost_usd)}")
+    table = Table(title=f"plan by {plan.model.name} ({plan.tier}) · {money(plan.cost_usd)}")
     for col in ("#", "step", "where", "tier", "model", "cost", "result"):
         table.add_column(col)
     for i, s in enumerate(done.steps, 1):
         r = s.result
         where = f"{Path(s.step.file).name}:{s.step.first}-{s.step.last}"
         table.add_row(str(i), f"{s.step.action}: {s.step.instruction}", where, (r.tier if r else "") or "",
-                      r.model.name if r and r.model else "", _money(r.cost_usd if r else 0.0),
+                      r.model.name if r and r.model else "", money(r.cost_usd if r else 0.0),
                       "[green]ok[/]" if s.error is None else f"[red]{s.error}[/]")
     console.print(table)
     for path, text in done.texts.items():
@@ -369,7 +368,7 @@ def cmd_orchestrate(args, console) -> int:
         else:
             _print_diff(console, before, text, path)
     failed = sum(1 for s in done.steps if s.error)
-    console.print(f"total {_money(done.cost_usd)} · {len(done.steps) - failed} of {len(done.steps)} steps done")
+    console.print(f"total {money(done.cost_usd)} · {len(done.steps) - failed} of {len(done.steps)} steps done")
     return 0 if not failed else 1
 
 

@@ -38,6 +38,7 @@ import attrs
 import yaml
 
 from routerls.config import Config, UserAction
+from routerls.status import money
 
 EDITOR_SET = Path(__file__).with_name("evaldata") / "editor.yaml"
 SUITES = ("editor", "humaneval")
@@ -465,9 +466,6 @@ def write_tasks(path: Path, routing: Mapping[str, str | None], known_tasks: Iter
 
 # --- the command ---------------------------------------------------------------------------------
 
-def _money(x: float) -> str:
-    return f"${x:.6f}" if 0 < x < 0.01 else f"${x:.4f}"
-
 
 def render(report: Report, console) -> None:
     from rich.table import Table
@@ -478,7 +476,7 @@ def render(report: Report, console) -> None:
         table.add_column(col, justify="left" if col in ("task", "tier") else "right")
     for c in report.cells:
         table.add_row(c.task, c.tier, str(c.cases), str(c.passed), f"{c.success:.0%}",
-                      _money(c.cost_usd), _money(c.cost_usd / c.cases if c.cases else 0.0),
+                      money(c.cost_usd), money(c.cost_usd / c.cases if c.cases else 0.0),
                       f"{c.latency_ms:.0f} ms")
     console.print(table)
     for tier, why in report.skipped.items():

@@ -60,7 +60,8 @@ def spend_payload(spend: SpendCache, daily_usd: float | None, monthly_usd: float
             "budget": {"dailyUsd": daily_usd, "monthlyUsd": monthly_usd}}
 
 
-def _money(x: float) -> str:
+def money(x: float) -> str:
+    """$0.000123 below a cent (sub-cent calls are the point), else $0.0123."""
     return f"${x:.6f}" if 0 < x < 0.01 else f"${x:.4f}"
 
 
@@ -72,14 +73,14 @@ def report_markdown(rows: Iterable[Any], spend: SpendCache, by: str = "model") -
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r.key} | {r.calls} | {r.input_tokens} | {r.output_tokens} | "
-                     f"{_money(r.cost_usd)} | {_money(r.counterfactual_usd)} | {_money(r.saved_usd)} |")
+                     f"{money(r.cost_usd)} | {money(r.counterfactual_usd)} | {money(r.saved_usd)} |")
     if not rows:
         lines.append("| (no calls yet) | 0 | 0 | 0 | $0.0000 | $0.0000 | $0.0000 |")
     total = sum(r.cost_usd for r in rows)
     saved = sum(r.saved_usd for r in rows)
-    lines += ["", (f"Total {_money(total)}, saved {_money(saved)} against always-frontier. "
-                   f"This session {_money(spend.session_usd)}, today {_money(spend.today_usd)}, "
-                   f"this month {_money(spend.month_usd)}.")]
+    lines += ["", (f"Total {money(total)}, saved {money(saved)} against always-frontier. "
+                   f"This session {money(spend.session_usd)}, today {money(spend.today_usd)}, "
+                   f"this month {money(spend.month_usd)}.")]
     return "\n".join(lines) + "\n"
 
 

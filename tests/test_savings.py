@@ -10,9 +10,10 @@ import pytest
 from conftest import FIXED_LINES, ledger_rows
 from modelserver import Reply
 
-from routerls.cli import _money, main
+from routerls.cli import main
 from routerls.ledger import Ledger, default_path
 from routerls.status import SpendCache, spend_payload, status_payload
+from routerls.status import money as _money
 
 FIXED = FIXED_LINES
 FRONTIER = (2.5, 10.0)  # the project fixture's frontier price per million tokens
