@@ -143,15 +143,26 @@ def cmd_route(args, console) -> int:
     except EngineError as exc:
         raise UsageError(str(exc)) from None
     d = plan.decision
+    runs_on = None
+    if d.tool is None:  # what will answer on this machine: keys present, a template for base models
+        from routerls.local import likely
+
+        found = likely(config, d.tier, plan.action.name)
+        if found is not None and (found[0], found[1]) != (d.tier, d.models[0]):
+            runs_on = found
     if args.json:
         print(json.dumps({"action": plan.action.name, "task": plan.action.task, "tier": d.tier,
                           "models": [m.model for m in d.models], "tool": d.tool, "reason": d.reason, "rule": d.rule,
-                          "pinned": d.pinned, "blocked": d.blocked, "tokens": plan.context.tokens}))
+                          "pinned": d.pinned, "blocked": d.blocked, "tokens": plan.context.tokens,
+                          "runs_on": {"tier": runs_on[0], "model": runs_on[1].model} if runs_on else None}))
         return 0
     console.print(f"[bold]{plan.action.name}[/] → [bold cyan]{d.tier}[/] · "
                   f"{d.tool or ', '.join(m.model for m in d.models)}")
     console.print(f"  why: {d.reason}" + (f"  [dim]({d.rule})[/]" if d.rule else ""))
     console.print(f"  context: ~{plan.context.tokens} tokens")
+    if runs_on is not None:
+        console.print(f"  on this machine: [bold cyan]{runs_on[0]}[/] · {runs_on[1].model} "
+                      "(the models before it have no API key here, or no template for this action)")
     if d.blocked:
         console.print("  [red]blocked by budget: no model would be called[/]")
     return 0

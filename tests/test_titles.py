@@ -15,3 +15,18 @@ def test_title_model_skips_base_models_without_a_template_and_missing_keys():
     # …and with no keys at all, to local
     assert likely(config, "mid", "fix", {})[0] == "local"
     assert likely(config, "mid", "fix", {"ANTHROPIC_API_KEY": "x"})[1].name == "claude-haiku-4-5"
+
+
+def test_route_says_what_will_run_on_this_machine(tmp_path, monkeypatch, capsys):
+    import json
+
+    from routerls.cli import main
+
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "a.py").write_text("def f(x):\n    return x\n")
+    assert main(["route", "refactor", str(tmp_path / "a.py"), "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["tier"] == "mid"
+    assert decision["runs_on"] == {"tier": "local", "model": "openai/SmolLM2-135M-Instruct.Q4_1.gguf"}
