@@ -13,14 +13,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 import cattrs
 import yaml
 from cattrs.gen import make_dict_structure_fn, override
 
-TIER_NAMES_HINT = "a tier named under `tiers:`"
 STRATEGIES = ("cost", "balanced", "quality")
 ON_EXCEED = ("downgrade", "block", "warn")
 CLASSIFIERS = ("none", "embeddings")
@@ -545,5 +544,3 @@ def _validate(config: Config, origins: Mapping) -> None:
             raise _fail(origins, f"{path}.name", f"action {action.name!r} is defined twice")
         seen.add(action.name)
 
-
-Strategy = Literal["cost", "balanced", "quality"]
