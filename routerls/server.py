@@ -331,7 +331,10 @@ def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
 
     def warm() -> None:
         try:
-            from routerls import gateway
+            from routerls import (
+                gateway,
+                local,  # noqa: F401 - titles use it; keep its import off codeAction
+            )
 
             started = time.perf_counter()
             gateway.warm()
