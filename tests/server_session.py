@@ -89,6 +89,14 @@ class Session:
         return await self.client.workspace_execute_command_async(
             T.ExecuteCommandParams(command="routerls.run", arguments=[arguments]))
 
+    async def until_streaming(self, model: str = "gpt-4o") -> None:
+        """Wait until the model server has the request and is streaming."""
+        deadline = time.monotonic() + 15
+        while not any(r.model == model for r in self.models.requests):
+            assert time.monotonic() < deadline, "the model was never called"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+
     async def wait_status(self, state: str, timeout: float = 15.0) -> dict[str, Any]:
         """The next status in `state` that arrives after the ones already consumed."""
         deadline = asyncio.get_running_loop().time() + timeout

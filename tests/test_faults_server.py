@@ -136,14 +136,6 @@ def _configure(session: Session, extra: dict | None = None) -> None:
         settings={"routerls": {**BASE, **(extra or {})}}))
 
 
-async def _until_streaming(session: Session, model: str = "gpt-4o") -> None:
-    deadline = time.monotonic() + 15
-    while not any(r.model == model for r in session.models.requests):
-        assert time.monotonic() < deadline, "the model was never called"
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
-
-
 # --- the backend misbehaves --------------------------------------------------------------------
 
 async def test_backend_refusing_connections_falls_back_to_the_next_tier(session: Session):
@@ -352,7 +344,7 @@ async def test_document_closed_while_its_action_runs_is_not_edited(session: Sess
     session.models.script(Reply(text=FIXED, **SLOW), model="gpt-4o")
     uri = session.open("closed.py", SOURCE)
     run = asyncio.create_task(session.run(_args(uri)))
-    await _until_streaming(session)
+    await session.until_streaming()
     session.client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(uri=uri)))
     result = await asyncio.wait_for(run, 15)
     assert result["state"] == "error" and not result["applied"], result

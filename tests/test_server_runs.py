@@ -39,21 +39,12 @@ def _args(uri: str, action: str = "refactor", version: int = 1) -> dict:
             "range": {"start": {"line": 4, "character": 0}, "end": {"line": 6, "character": 0}}}
 
 
-async def _until_streaming(session: Session, model: str = "gpt-4o") -> None:
-    """Wait until the model server has the request and is streaming."""
-    deadline = time.monotonic() + 15
-    while not any(r.model == model for r in session.models.requests):
-        assert time.monotonic() < deadline, "the model was never called"
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
-
-
 async def test_edit_outside_the_range_while_thinking_is_rebased(session: Session):
     session.models.reset()
     session.models.script(Reply(text=FIXED, **SLOW), model="gpt-4o")
     uri = session.open("rebase.py", SOURCE)
     run = asyncio.create_task(session.run(_args(uri)))
-    await _until_streaming(session)
+    await session.until_streaming()
     session.change(uri, "import os\n\n" + SOURCE)  # above the range: the range's text is untouched
     result = await run
     assert result["state"] == "done", result
@@ -68,7 +59,7 @@ async def test_edit_inside_the_range_while_thinking_is_not_applied_but_kept(sess
     uri = session.open("stale.py", SOURCE)
     messages_before = len(session.client.messages)
     run = asyncio.create_task(session.run(_args(uri)))
-    await _until_streaming(session)
+    await session.until_streaming()
     edited = SOURCE.replace("return 2", "return 3")
     session.change(uri, edited)
     result = await run
@@ -94,7 +85,7 @@ async def test_cancel_by_progress_leaves_the_document_and_records_cancelled(sess
     uri = session.open("cancel.py", SOURCE)
     known = set(session.client.progress_reports)
     run = asyncio.create_task(session.run(_args(uri)))
-    await _until_streaming(session)
+    await session.until_streaming()
     token = next(t for t in session.client.progress_reports if t not in known)
     begin = session.client.progress_reports[token][0]
     assert begin.cancellable and begin.title == "AI: Refactor"
@@ -116,7 +107,7 @@ async def test_cancel_request_of_the_command_stops_the_model(session: Session):
     future = session.client.protocol.send_request(
         T.WORKSPACE_EXECUTE_COMMAND, T.ExecuteCommandParams(command="routerls.run", arguments=[_args(uri)]),
         msg_id="run-to-cancel")
-    await _until_streaming(session)
+    await session.until_streaming()
     session.client.cancel_request(T.CancelParams(id="run-to-cancel"))
     with pytest.raises(Exception, match="(?i)cancel"):
         await asyncio.wait_for(asyncio.wrap_future(future), 10)
@@ -153,7 +144,7 @@ async def test_several_runs_at_once_while_code_actions_stay_fast(session: Sessio
     uri_b = session.open("many_b.py", SOURCE)
     session.models.script(Reply(text=FIXED, **SLOW), Reply(text=FIXED, **SLOW), model="gpt-4o")
     runs = [asyncio.create_task(session.run(_args(uri_a))), asyncio.create_task(session.run(_args(uri_b)))]
-    await _until_streaming(session)
+    await session.until_streaming()
     worst = 0.0
     for _ in range(20):
         started = time.monotonic()
