@@ -7,8 +7,7 @@ import asyncio
 
 import pytest
 
-from routerls import redact
-from routerls import trust
+from routerls import redact, trust
 from routerls.config import load_config
 from routerls.engine import Engine, EngineError, RunRequest
 from routerls.ledger import Ledger, default_path
