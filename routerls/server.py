@@ -10,7 +10,9 @@
 
 Server-only settings travel in `initializationOptions` beside the `routerls` config section:
 `applyEditTimeoutS` (default 10) bounds every wait on the client (applyEdit, progress create,
-showDocument).
+showDocument). An editor that mixes user and workspace settings (VS Code) sends the workspace's
+part apart as `workspaceSettings` — a workspace layer, see `trust.py` — and its own workspace
+trust as `workspaceTrusted`; false means the server never offers to trust the workspace config.
 """
 
 from __future__ import annotations
