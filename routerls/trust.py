@@ -335,8 +335,9 @@ def state(workspace: Path) -> str:
 def message(workspace: Path | None, ignored: tuple[Ignored, ...], *, command: bool = True) -> str:
     """One message for all that was left out: each key with file:line and what it could do,
     then how to trust the file."""
-    plural = "s" if len(ignored) != 1 else ""
-    lines = [f"routerls ignored {len(ignored)} setting{plural} of an untrusted workspace config:"]
+    paths = list(dict.fromkeys(i.path for i in ignored))
+    named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    lines = [f"routerls ignored {named} from an untrusted workspace config:"]
     lines += [f"  {i.where}: {i.path} ({i.why})" for i in ignored]
     if command and workspace is not None and any(i.file.endswith(".routerls.yaml") for i in ignored):
         lines.append(f"If you trust this file's current content: routerls trust {workspace}")
