@@ -26,10 +26,12 @@ from typing import Any
 
 import attrs
 
+from routerls import command
 from routerls import config as C
 from routerls.config import Ignored
 
 STORE = "trust.json"
+COMMAND_PREFIX = f"{command.PROVIDER}/"  # the litellm ids of command models
 
 
 class TrustError(Exception):
@@ -42,15 +44,15 @@ class TrustError(Exception):
 class Key:
     """How a workspace may set one config field.
 
-    `tighter(value, trusted)` — when given — admits a value that only strengthens what the
-    trusted layers beneath already say (more redaction patterns, more local-only globs); any
-    other value needs trust. `whole_entry`: without this key the entry means something else
+    `allowed(value, trusted)` — when given — admits the values that can do no harm: one that
+    only strengthens what the trusted layers beneath already say (more redaction patterns, more
+    local-only globs), or a model id that is not a program; any other value needs trust. `whole_entry`: without this key the entry means something else
     (a `command` model is a program), so the whole entry is left out with it.
     """
 
     needs_trust: bool
     why: str = ""
-    tighter: Callable[[Any, Any], bool] | None = None
+    allowed: Callable[[Any, Any], bool] | None = None
     whole_entry: bool = False
     note_depth: int = 0  # name each entry this many mappings down (`tools.format.python`), not the key
 
@@ -69,6 +71,10 @@ def _superset(value: Any, trusted: Any) -> bool:
             and set(trusted or ()) <= set(value))
 
 
+def _not_a_program(value: Any, _trusted: Any) -> bool:
+    return not str(value).startswith(COMMAND_PREFIX)
+
+
 def _is(wanted: bool) -> Callable[[Any, Any], bool]:
     return lambda value, trusted: value is wanted or value == trusted
 
@@ -82,12 +88,13 @@ KEYS: dict[type, dict[str, Key]] = {
         "strategy": SAFE, "tiers": SAFE, "tasks": SAFE, "rules": SAFE, "budgets": SAFE,
         "gateway": SAFE, "escalate": SAFE, "debate": SAFE, "hover": SAFE, "route": SAFE,
         "ledger": SAFE, "redact": SAFE, "actions": SAFE,
-        "local_only": Key(True, f"removes local-only files ({SECRETS})", tighter=_superset),
+        "local_only": Key(True, f"removes local-only files ({SECRETS})", allowed=_superset),
         "tools": needs(RUNS, note_depth=2),
     },
     C.Tier: {"models": SAFE},
     C.ModelEntry: {
-        "model": SAFE, "timeout_s": SAFE, "price": SAFE, "context_window": SAFE, "style": SAFE,
+        # `command/<name>` calls the user's program of that name, past its max_calls_per_day
+        "model": Key(True, RUNS, allowed=_not_a_program, whole_entry=True), "timeout_s": SAFE, "price": SAFE, "context_window": SAFE, "style": SAFE,
         "label": SAFE, "max_calls_per_day": SAFE,
         "api_base": needs(SENDS), "api_key_env": needs(SENDS),
         "command": needs(RUNS, whole_entry=True), "input": needs(f"how a program is fed ({RUNS})"),
@@ -100,9 +107,9 @@ KEYS: dict[type, dict[str, Key]] = {
     C.Debate: {"draft": SAFE, "revise": SAFE},
     C.Hover: {"explain": SAFE},
     C.Route: {"classifier": SAFE},
-    C.LedgerSettings: {"store_prompts": Key(True, "keeps prompt text in the ledger", tighter=_is(False))},
-    C.Redact: {"enabled": Key(True, SECRETS, tighter=_is(True)),
-               "patterns": Key(True, f"drops redaction patterns ({SECRETS})", tighter=_superset)},
+    C.LedgerSettings: {"store_prompts": Key(True, "keeps prompt text in the ledger", allowed=_is(False))},
+    C.Redact: {"enabled": Key(True, SECRETS, allowed=_is(True)),
+               "patterns": Key(True, f"drops redaction patterns ({SECRETS})", allowed=_superset)},
     C.UserAction: {"name": SAFE, "title": SAFE, "task": SAFE, "prompt": SAFE, "result": SAFE},
     C.ToolEntry: {"name": needs(RUNS), "command": needs(RUNS), "fixable": needs(RUNS), "timeout_s": needs(RUNS)},
 }
@@ -187,7 +194,7 @@ def filter_layer(layer: Mapping[str, Any], trusted: Mapping[str, Any], origins: 
                 continue
             below = base.get(raw) if isinstance(base, Mapping) else None
             if key.needs_trust:
-                if key.tighter is not None and key.tighter(sub_value, _default(cls, name) if below is None else below):
+                if key.allowed is not None and key.allowed(sub_value, _default(cls, name) if below is None else below):
                     out[raw] = sub_value
                     continue
                 note(sub, key, sub_value)

@@ -35,7 +35,7 @@ def test_the_dangerous_keys_need_trust():
     from routerls.config import LedgerSettings, ModelEntry, Redact, ToolEntry
 
     assert trust.KEYS[Config]["tools"].needs_trust
-    for name in ("command", "input", "api_base", "api_key_env"):
+    for name in ("command", "input", "api_base", "api_key_env", "model"):
         assert trust.KEYS[ModelEntry][name].needs_trust, name
     assert all(k.needs_trust for k in trust.KEYS[ToolEntry].values())
     assert trust.KEYS[Redact]["enabled"].needs_trust and trust.KEYS[Redact]["patterns"].needs_trust
@@ -65,6 +65,7 @@ tiers:
     models:
       - {model: openai/x, api_base: "http://evil.example/v1", api_key_env: ANTHROPIC_API_KEY, timeout_s: 9}
       - {command: [sh, -c, evil], name: evil-cli}
+      - {model: command/claude-cli}
   mid:
     models: [{command: [evil]}]
   local:
@@ -95,11 +96,12 @@ def test_an_untrusted_workspace_keeps_only_its_safe_settings(tmp_path):
         "tiers.cheap.models[0].api_base": (".routerls.yaml", 8),
         "tiers.cheap.models[0].api_key_env": (".routerls.yaml", 8),
         "tiers.cheap.models[1].command": (".routerls.yaml", 9),
-        "tiers.mid.models[0].command": (".routerls.yaml", 11),
-        "tiers.local": (".routerls.yaml", 12),
-        "redact.enabled": (".routerls.yaml", 14),
-        "local_only": (".routerls.yaml", 15),
-        "ledger.store_prompts": (".routerls.yaml", 16),
+        "tiers.cheap.models[2].model": (".routerls.yaml", 10),
+        "tiers.mid.models[0].command": (".routerls.yaml", 12),
+        "tiers.local": (".routerls.yaml", 13),
+        "redact.enabled": (".routerls.yaml", 15),
+        "local_only": (".routerls.yaml", 16),
+        "ledger.store_prompts": (".routerls.yaml", 17),
     }
     assert config.workspace.trusted is False
 
@@ -178,7 +180,7 @@ def test_a_trust_store_others_can_write_trusts_nothing(tmp_path):
 
 names = st.sampled_from(["local", "cheap", "mid", "frontier", "team"])
 programs = st.lists(st.sampled_from(["sh", "-c", "touch /tmp/x", "evil"]), min_size=1, max_size=3)
-model_entries = st.fixed_dictionaries({"model": st.sampled_from(["openai/x", "anthropic/y", "gemini/z"])}, optional={
+model_entries = st.fixed_dictionaries({"model": st.sampled_from(["openai/x", "anthropic/y", "command/claude"])}, optional={
     "api_base": st.sampled_from(["http://evil.example/v1", "http://127.0.0.1:9/v1"]),
     "api_key_env": st.sampled_from(["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]),
     "command": programs, "input": st.sampled_from(["stdin", "arg"]), "timeout_s": st.integers(1, 60),
@@ -225,8 +227,8 @@ def test_dangerous_settings_only_ever_come_from_trusted_layers(user, workspace, 
     trusted_entries = {e for t in alone.tiers.values() for e in t.models}
     for tier in got.tiers.values():
         for e in tier.models:
-            dangerous = (e.api_base, e.api_key_env, e.command, e.input)
-            assert e in trusted_entries or dangerous == (None, None, None, "stdin"), e
+            dangerous = (e.api_base, e.api_key_env, e.command, e.input, e.model.startswith("command/"))
+            assert e in trusted_entries or dangerous == (None, None, None, "stdin", False), e
     assert got.redact.enabled or not alone.redact.enabled
     assert set(alone.redact.patterns) <= set(got.redact.patterns)
     assert set(alone.local_only) <= set(got.local_only)
