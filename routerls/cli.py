@@ -1,4 +1,4 @@
-"""`routerls serve|run|route|report|doctor`: the engine from a terminal.
+"""`routerls serve|run|route|report|doctor|trust`: the engine from a terminal.
 
 Errors a user can fix (bad config, unknown action, unreadable file) print one line and exit 2;
 a model failure exits 1. No traceback reaches the user for either.
@@ -56,9 +56,19 @@ def _load(args):
 
     workspace = _workspace_of(Path(args.file).resolve()) if getattr(args, "file", None) else Path.cwd()
     try:
-        return load_config(workspace), workspace
+        config = load_config(workspace)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    _warn_untrusted(config, workspace)
+    return config, workspace
+
+
+def _warn_untrusted(config, workspace: Path) -> None:
+    """Once per command, on stderr: what the untrusted workspace config could not set."""
+    from routerls import trust
+
+    if config.workspace.ignored:
+        print(trust.message(workspace, config.workspace.ignored), file=sys.stderr)
 
 
 def _ledger(store_prompts: bool = False):
@@ -276,6 +286,7 @@ def cmd_doctor(args, console) -> int:
         console.print(f"  [red]{exc}[/]")
         return 1
     console.print(f"[bold]ledger[/]: {default_path()}")
+    _doctor_trust(console, workspace, config)
     console.print(f"[bold]strategy[/]: {config.strategy}   [bold]budgets[/]: daily "
                   f"{config.budgets.daily_usd}, monthly {config.budgets.monthly_usd}, on exceed {config.budgets.on_exceed}")
     for name, tier in config.tiers.items():
@@ -294,6 +305,63 @@ def cmd_doctor(args, console) -> int:
             console.print(f"  {entry.model}  {key_note}  {reach}", highlight=False)
     console.print("[bold]tasks[/]: " + ", ".join(f"{t}→{tier}" for t, tier in config.tasks.items()))
     return 0 if ok else 1
+
+
+def _doctor_trust(console, workspace: Path, config) -> None:
+    from routerls import trust
+
+    state = trust.state(workspace)
+    colour = {"trusted": "green", "no config file": "dim"}.get(state, "yellow")
+    line = f"[bold]workspace trust[/]: {trust.config_file(workspace)}: [{colour}]{state}[/]"
+    if config.workspace.ignored:
+        line += f" ({len(config.workspace.ignored)} settings ignored; `routerls trust {workspace}`)"
+    console.print(line, highlight=False)
+
+
+def cmd_trust(args, console) -> int:
+    """`routerls trust [DIR]`, `--revoke`, `--list`: the workspaces whose config may run programs
+    and choose where keys go, each for one exact content of its `.routerls.yaml`."""
+    from routerls import trust
+    from routerls.config import ConfigError, load_config
+
+    if args.list:
+        found = trust.trusted()
+        if not found:
+            console.print("no trusted workspaces")
+        for path, record in sorted(found.items()):
+            state = trust.state(Path(path))
+            console.print(f"{path}  sha256 {str(record.get('sha256'))[:12]}…  {record.get('trusted_at', '')}  "
+                          f"{'' if state == 'trusted' else state}".rstrip(), highlight=False, markup=False)
+        return 0
+    workspace = Path(args.dir or ".").resolve()
+    try:
+        if args.revoke:
+            done = trust.revoke(workspace)
+            console.print(f"revoked trust in {workspace}" if done else f"{workspace} was not trusted",
+                          highlight=False, markup=False)
+            return 0
+        file = trust.config_file(workspace)
+        try:
+            content = file.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"{file}: {exc.strerror}; nothing to trust") from None
+        sha = trust.digest(content)
+        # what the trust turns on, from the exact bytes hashed (a bad file is not trusted)
+        try:
+            before = load_config(workspace, is_trusted=lambda *_: False).workspace.ignored
+            load_config(workspace, is_trusted=lambda _ws, d: d == sha)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if trust.digest(file.read_bytes()) != sha:
+            raise UsageError(f"{file} changed while it was read; run the command again")
+        trust.trust(workspace, sha)
+    except trust.TrustError as exc:
+        raise UsageError(str(exc)) from None
+    console.print(f"trusted {file} (sha256 {sha[:12]}…); any change to it needs a new `routerls trust`",
+                  highlight=False, markup=False)
+    for i in before:
+        console.print(f"  now applies: {i.where}: {i.path}", highlight=False, markup=False)
+    return 0
 
 
 def _probe(api_base: str) -> str:
@@ -426,7 +494,14 @@ def make_parser() -> argparse.ArgumentParser:
     rep.add_argument("--since", metavar="YYYY-MM-DD")
     rep.add_argument("--json", action="store_true")
 
-    sub.add_parser("doctor", help="check config, keys (names only) and backends")
+    sub.add_parser("doctor", help="check config, keys (names only), backends and workspace trust")
+
+    tr = sub.add_parser("trust", help="let a workspace's .routerls.yaml run programs and choose "
+                                      "where keys go (this exact content only)")
+    tr.add_argument("dir", nargs="?", metavar="DIR", help="the workspace (default: the current directory)")
+    group = tr.add_mutually_exclusive_group()
+    group.add_argument("--revoke", action="store_true", help="take the trust back")
+    group.add_argument("--list", action="store_true", help="list the trusted workspaces")
 
     orch = sub.add_parser("orchestrate", help="plan a multi-file change on the strongest tier, "
                                               "run each step on a cheaper one")
@@ -465,6 +540,7 @@ def cmd_eval(args, console) -> int:
 COMMANDS = {"run": cmd_run, "route": cmd_route, "report": cmd_report, "doctor": cmd_doctor, "serve": cmd_serve,
             "eval": cmd_eval}
 COMMANDS["local"] = cmd_local
+COMMANDS["trust"] = cmd_trust
 COMMANDS["orchestrate"] = cmd_orchestrate
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,34 @@ class ToolEntry:
 
 
 @attrs.frozen
+class Ignored:
+    """A workspace setting left out because it needs trust (see `trust.py`)."""
+
+    path: str  # dotted, as in the file: `tiers.cheap.models[0].api_base`
+    file: str
+    line: int | None
+    why: str  # what the key could do: "runs a program", …
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+
+@attrs.frozen
+class WorkspaceState:
+    """What the workspace layer was, as loaded: its file, the sha256 of the exact bytes read
+    (so trusting it later trusts what was shown), and the settings left out for want of trust."""
+
+    file: str | None = None
+    digest: str | None = None
+    trusted: bool = False
+    ignored: tuple[Ignored, ...] = ()
+
+
+INTERNAL = {"internal": True}  # metadata of Config fields that are not settings
+
+
+@attrs.frozen
 class Config:
     strategy: str = "balanced"
     tiers: dict[str, Tier] = attrs.field(factory=dict)
@@ -183,7 +211,9 @@ class Config:
     actions: tuple[UserAction, ...] = ()
     tools: dict[str, dict[str, ToolEntry]] = attrs.field(factory=dict)  # action → language → tool
     # where each setting came from, for errors found after loading; not part of equality
-    origins: dict[str, tuple[str, int | None]] = attrs.field(factory=dict, eq=False, repr=False)
+    origins: dict[str, tuple[str, int | None]] = attrs.field(factory=dict, eq=False, repr=False,
+                                                             metadata=INTERNAL)
+    workspace: WorkspaceState = attrs.field(factory=WorkspaceState, eq=False, repr=False, metadata=INTERNAL)
 
     @property
     def tier_order(self) -> tuple[str, ...]:
@@ -194,6 +224,9 @@ class Config:
 
 
 # --- structuring -------------------------------------------------------------------------
+
+RENAMED: dict[type, dict[str, str]] = {ModelEntry: {"label": "name"}}  # field → its key in YAML
+
 
 @functools.cache
 def _converter() -> cattrs.Converter:
@@ -213,7 +246,8 @@ def _converter() -> cattrs.Converter:
     for kind in (str, int, float, bool):
         conv.register_structure_hook(kind, strict(kind))
     conv.register_structure_hook(ModelEntry, make_dict_structure_fn(
-        ModelEntry, conv, _cattrs_forbid_extra_keys=True, label=override(rename="name")))
+        ModelEntry, conv, _cattrs_forbid_extra_keys=True,
+        **{field: override(rename=raw) for field, raw in RENAMED[ModelEntry].items()}))
     for cls in (Price, Tier, Rule, Budgets, GatewaySettings, Escalate, Debate, Hover, Route,
                 LedgerSettings, Redact, UserAction, ToolEntry):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
@@ -314,20 +348,46 @@ def layer_files(workspace: Path | None) -> list[Path]:
 
 
 def load_config(workspace: Path | None = None, overrides: Mapping[str, Any] | None = None,
-                files: list[Path] | None = None) -> Config:
-    """Read every layer and structure the result; raises `ConfigError` on any bad setting."""
+                files: list[Path] | None = None, *, workspace_settings: Mapping[str, Any] | None = None,
+                is_trusted: Callable[[Path, str], bool] | None = None) -> Config:
+    """Read every layer and structure the result; raises `ConfigError` on any bad setting.
+
+    The workspace's layers — its `.routerls.yaml` and `workspace_settings` (the workspace part
+    of editor settings) — lose the settings that need trust (`trust.py`) unless the user has
+    trusted that file's exact content; `Config.workspace` says what was left out and where.
+    """
+    from routerls import trust
+
     data: dict[str, Any] = {}
     origins: dict[str, tuple[str, int | None]] = {}
+    workspace_file = workspace / ".routerls.yaml" if workspace is not None else None
+    state = WorkspaceState()
     for path in files if files is not None else layer_files(workspace):
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read config file: {exc.strerror}", str(path)) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path)) from None
         layer, layer_origins = _parse_yaml(text, str(path))
+        if workspace is not None and path == workspace_file and state.file is None:
+            # the first time only: ROUTERLS_CONFIG naming the same file is the user's own choice
+            digest = trust.digest(raw)
+            kept, ignored = trust.filter_layer(layer, data, layer_origins, str(path))
+            trusted = bool(ignored) and (is_trusted or trust.is_trusted)(workspace, digest)
+            state = WorkspaceState(str(path), digest, trusted, () if trusted else ignored)
+            layer = layer if trusted else kept
         data = _merge(data, layer, origins, layer_origins, str(path))
     if overrides:
         data = _merge(data, _plain(overrides), origins, {}, "LSP settings (routerls)")
-    return structure(data, origins)
+    if workspace_settings:
+        where = "workspace settings (routerls)"
+        kept, ignored = trust.filter_layer(_plain(workspace_settings), data, {}, where)
+        state = attrs.evolve(state, ignored=state.ignored + ignored)
+        data = _merge(data, kept, origins, {}, where)
+    return attrs.evolve(structure(data, origins), workspace=state)
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,9 @@
 
 Server-only settings travel in `initializationOptions` beside the `routerls` config section:
 `applyEditTimeoutS` (default 10) bounds every wait on the client (applyEdit, progress create,
-showDocument).
+showDocument). An editor that mixes user and workspace settings (VS Code) sends the workspace's
+part apart as `workspaceSettings` — a workspace layer, see `trust.py` — and its own workspace
+trust as `workspaceTrusted`; false means the server never offers to trust the workspace config.
 """
 
 from __future__ import annotations
@@ -56,7 +58,12 @@ log = logging.getLogger("routerls")
 RUN, REPORT, SET_STRATEGY = "routerls.run", "routerls.report", "routerls.setStrategy"
 STATUS, SPEND = "$/routerls/status", "routerls/spend"
 DEFAULT_CLIENT_TIMEOUT_S = 10.0
-SERVER_OPTIONS = ("applyEditTimeoutS",)  # initializationOptions keys that are not config
+# initializationOptions / settings keys that are not the user's config section: the server's
+# own options, the workspace part of editor settings, and the editor's own workspace trust
+WORKSPACE_SETTINGS, WORKSPACE_TRUSTED = "workspaceSettings", "workspaceTrusted"
+SERVER_OPTIONS = ("applyEditTimeoutS", WORKSPACE_SETTINGS, WORKSPACE_TRUSTED)
+TRUST_ACTION = "Trust this workspace's routerls config"
+TRUST_ANSWER_TIMEOUT_S = 3600.0  # a person answers; the wait runs beside the server, not in it
 KEPT_RESULTS = 20
 CODE_ACTION_KINDS = [T.CodeActionKind.QuickFix, T.CodeActionKind.Refactor,
                      T.CodeActionKind.RefactorRewrite, T.CodeActionKind.Source]
@@ -129,6 +136,10 @@ class RouterServer(LanguageServer):
         super().__init__("routerls", __version__, protocol_cls=RouterProtocol)
         self.config: Config | None = None
         self.overrides: dict[str, Any] = {}
+        self.workspace_settings: dict[str, Any] | None = None  # the workspace part of editor settings
+        self.editor_trusts_workspace: bool | None = None  # VS Code's Workspace Trust, when sent
+        self.trust_offered: set[tuple] = set()  # once per config content
+        self.started = False  # `initialized` came: requests to the client may go out
         self.root: Path | None = None
         self.client_timeout_s = DEFAULT_CLIENT_TIMEOUT_S
         self.encoding = "utf-16"
@@ -155,7 +166,7 @@ class RouterServer(LanguageServer):
         if overrides is not None:
             self.overrides = dict(overrides)
         try:
-            config = load_config(self.root, overrides=self.overrides)
+            config = load_config(self.root, overrides=self.overrides, workspace_settings=self.workspace_settings)
         except ConfigError as exc:
             self.notify_user(T.MessageType.Error, f"routerls: config not applied, keeping the last good one: {exc}")
             if self.config is None:  # nothing good yet: the built-in defaults keep us useful
@@ -164,6 +175,8 @@ class RouterServer(LanguageServer):
                 self.set_config(load_config(files=[DEFAULTS_PATH]))
             return False
         self.set_config(config)
+        if self.started:
+            self.offer_trust()
         return True
 
     def set_config(self, config: Config) -> None:
@@ -280,6 +293,63 @@ class RouterServer(LanguageServer):
             log.info("cancelling run of request %s", msg_id)
             task.cancel()
 
+    # --- workspace trust ---------------------------------------------------------------------
+    def take_client_trust(self, settings: Any) -> None:
+        """Read `workspaceSettings` and `workspaceTrusted` where a client puts them: beside the
+        `routerls` section or inside it."""
+        if not isinstance(settings, Mapping):
+            return
+        for where in (settings, settings.get("routerls")):
+            if not isinstance(where, Mapping):
+                continue
+            if isinstance(where.get(WORKSPACE_SETTINGS), Mapping):
+                self.workspace_settings = _section(where[WORKSPACE_SETTINGS])
+            if isinstance(where.get(WORKSPACE_TRUSTED), bool):
+                self.editor_trusts_workspace = where[WORKSPACE_TRUSTED]
+
+    def offer_trust(self) -> None:
+        """Say once per config content what an untrusted workspace could not set; offer to
+        trust it unless the editor itself distrusts the workspace (VS Code's Restricted Mode)."""
+        state = self.config.workspace if self.config is not None else None
+        if state is None or not state.ignored:
+            return
+        key = (state.digest, tuple((i.path, i.file) for i in state.ignored), self.editor_trusts_workspace)
+        if key in self.trust_offered:
+            return
+        self.trust_offered.add(key)
+        from routerls import trust
+
+        text = trust.message(self.root, state.ignored)
+        offer = (self.root is not None and state.digest is not None and self.editor_trusts_workspace is not False
+                 and any(i.file == state.file for i in state.ignored))
+        if not offer:
+            if self.editor_trusts_workspace is False:
+                text += "\nThe editor has this workspace in restricted mode: trust the workspace there first."
+            self.notify_user(T.MessageType.Warning, text)
+            return
+        asyncio.ensure_future(self._ask_trust(state.digest, text))
+
+    async def _ask_trust(self, digest: str, text: str) -> None:
+        from routerls import trust
+
+        params = T.ShowMessageRequestParams(type=T.MessageType.Warning, message=self.scrub(text),
+                                            actions=[T.MessageActionItem(TRUST_ACTION), T.MessageActionItem("Not now")])
+        log.info("%s", params.message)
+        try:
+            answer = await asyncio.wait_for(self.window_show_message_request_async(params), TRUST_ANSWER_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - no answer, or a client without the request
+            log.info("trust not offered: %s", exc)
+            return
+        if answer is None or answer.title != TRUST_ACTION or self.root is None:
+            return
+        try:
+            trust.trust(self.root, digest)  # the content the user was told about, not a later one
+        except trust.TrustError as exc:
+            self.notify_user(T.MessageType.Error, f"routerls: {exc}")
+            return
+        if self.reload():
+            self.note(f"routerls: trusted {trust.config_file(self.root)} (sha256 {digest[:12]}…)")
+
     # --- helpers ---------------------------------------------------------------------------
     async def ask(self, coro, what: str):
         """Await a request to the client, bounded: a client that never answers can't hang us."""
@@ -320,12 +390,15 @@ def initialize(ls: RouterServer, params: T.InitializeParams) -> None:
     timeout = inner.get("applyEditTimeoutS", options.get("applyEditTimeoutS"))
     if isinstance(timeout, (int, float)) and timeout > 0:
         ls.client_timeout_s = float(timeout)
+    ls.take_client_trust(options)
     ls.reload(_section(options))
 
 
 @server.feature(T.INITIALIZED)
 def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
     ls.open_ledger()
+    ls.started = True
+    ls.offer_trust()
 
     loop = asyncio.get_event_loop()
 
@@ -358,6 +431,7 @@ def did_change_configuration(ls: RouterServer, params: T.DidChangeConfigurationP
         value = (settings.get("routerls") or settings)["applyEditTimeoutS"]
         if isinstance(value, (int, float)) and value > 0:
             ls.client_timeout_s = float(value)
+    ls.take_client_trust(settings)
     if ls.reload(_section(settings) if settings is not None else ls.overrides):
         ls.note("routerls: configuration reloaded")
 

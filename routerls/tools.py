@@ -85,11 +85,20 @@ def lookup(config: Config, action: str, language: str) -> ToolEntry | None:
     return config.tools.get(action, {}).get(language)
 
 
+def _ignored_note(config: Config, action: str, language: str) -> str | None:
+    """Why a tool the workspace named does not run: it needs trust (see `trust.py`)."""
+    wanted = f"tools.{action}.{language}"
+    for i in config.workspace.ignored:
+        if i.path in ("tools", f"tools.{action}", wanted):
+            return f"{i.path} of {i.where} ignored (untrusted workspace; `routerls trust`)"
+    return None
+
+
 def pick(config: Config, action: str, language: str) -> Pick:
     """The configured tool for this action and language, if its program is found (cached)."""
     entry = lookup(config, action, language)
     if entry is None:
-        return Pick(None)
+        return Pick(None, _ignored_note(config, action, language))
     if which(entry.command[0]) is None:
         return Pick(None, f"{entry.command[0]} not found")
     return Pick(entry)

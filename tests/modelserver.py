@@ -104,6 +104,7 @@ class Request:
     stream: bool
     body: dict[str, Any]
     time: float
+    authorization: str = ""  # the Authorization header, so tests can see which key was sent
 
     @property
     def last_user(self) -> str:
@@ -114,7 +115,8 @@ class Request:
 
     def to_json(self) -> dict[str, Any]:
         return {"api": self.api, "model": self.model, "messages": self.messages,
-                "stream": self.stream, "body": self.body, "time": self.time}
+                "stream": self.stream, "body": self.body, "time": self.time,
+                "authorization": self.authorization}
 
     @classmethod
     def of(cls, value: Mapping[str, Any]) -> Request:
@@ -248,7 +250,7 @@ class _App:
         stream = bool(body.get("stream", api == "ollama"))  # Ollama streams unless told not to
         logged = Request(api=api, model=str(body.get("model", "")),
                          messages=list(body.get("messages") or []), stream=stream, body=body,
-                         time=time.time())
+                         time=time.time(), authorization=request.headers.get("Authorization", ""))
         reply = self.script.answer(logged)
         if reply.delay_first_byte:
             await asyncio.sleep(reply.delay_first_byte)

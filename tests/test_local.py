@@ -323,7 +323,9 @@ def test_the_cli_has_a_local_command(capsys, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ROUTERLS_OLLAMA_URL", "http://127.0.0.1:9")
-    (tmp_path / ".routerls.yaml").write_text(
+    # the user's own config: a workspace may not point the local tier anywhere (see trust.py)
+    (tmp_path / "routerls.yaml").write_text(
         'tiers: {local: {models: [{model: openai/SmolLM2-135M-Instruct.Q4_1.gguf, api_base: "http://127.0.0.1:9/v1"}]}}\n')
+    monkeypatch.setenv("ROUTERLS_CONFIG", str(tmp_path / "routerls.yaml"))
     assert main(["local", "status"]) == 0
     assert "runtime at http://127.0.0.1:9/v1: not running" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from routerls import redact
+from routerls import redact, trust
 from routerls.config import load_config
 from routerls.engine import Engine, EngineError, RunRequest
 from routerls.ledger import Ledger, default_path
@@ -90,6 +90,7 @@ RANGE = Range.of(3, 0, 5, 0)
 def _engine(project, extra: str = "", store_prompts: bool = False) -> Engine:
     if extra:
         (project / ".routerls.yaml").write_text(extra)
+        trust.trust(project, trust.digest(extra.encode()))  # it weakens redaction: the user trusts it
     config = load_config(project)
     return Engine(config, Ledger(default_path(), store_prompts=store_prompts))
 

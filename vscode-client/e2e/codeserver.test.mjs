@@ -2,7 +2,8 @@
 // driven by Playwright in Debian's headless Chromium. Every assertion reads what a user sees on
 // the page: the status bar, the lightbulb and its menu, the editor's text, notifications, the
 // markdown preview and the hover. Models are the test suite's scripted server (tests/modelserver.py)
-// on loopback, priced in `.routerls.yaml`, so each spend shown is known to the cent.
+// on loopback, priced in the user's config file (a workspace `.routerls.yaml` may not point a tier
+// at a server: see README, Workspace trust), so each spend shown is known to the cent.
 //
 // Run through ../scripts/e2e-code-server.sh, which installs and builds what this needs. Environment:
 // ROUTERLS_PYTHON (default ../../.venv/bin/python), ROUTERLS_VSIX (default ../routerls.vsix),
@@ -228,7 +229,8 @@ before(async () => {
     models.once("exit", (code) => reject(new Error(`model server exited ${code}`)));
   });
 
-  fs.writeFileSync(path.join(ws, ".routerls.yaml"), CONFIG(modelsUrl));
+  fs.mkdirSync(path.join(dirs.xdg, "routerls"), { recursive: true });
+  fs.writeFileSync(path.join(dirs.xdg, "routerls", "config.yaml"), CONFIG(modelsUrl));
   fs.writeFileSync(path.join(ws, "area.py"), SOURCE);
   fs.writeFileSync(path.join(ws, "circle.json"), BROKEN_JSON);
   fs.mkdirSync(path.join(dirs["user-data"], "User"), { recursive: true });

@@ -3,7 +3,8 @@
 # and the browser where missing (install-code-server.sh), then runs e2e/codeserver.test.mjs, which
 # starts the scripted model server, code-server on a free loopback port against a temporary
 # workspace, and headless Chromium, drives them with Playwright, and stops all of them.
-# Screenshots land in vscode-client/test-results/. Arguments go to `node --test`.
+# Screenshots land in vscode-client/test-results/. Arguments go to `node --test`;
+# ROUTERLS_E2E_FILES picks the test files (default: the main walk-through).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ROUTERLS_PYTHON=${ROUTERLS_PYTHON:-$(cd .. && pwd)/.venv/bin/python}
@@ -12,4 +13,5 @@ if [ ! -x node_modules/.bin/esbuild ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent package >/dev/null
-exec e2e/.node24/bin/node --test --test-reporter=tap "$@" e2e/codeserver.test.mjs
+# shellcheck disable=SC2086 # a list of files
+exec e2e/.node24/bin/node --test --test-concurrency=1 --test-reporter=tap "$@" ${ROUTERLS_E2E_FILES:-e2e/codeserver.test.mjs}

@@ -14,6 +14,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const bar = new SpendStatusBar();
   let settings: RouterlsSettings = readSettings();
 
+  const settingsChanged = () => {
+    const next = readSettings();
+    const restartNeeded = needsRestart(settings, next);
+    settings = next;
+    if (restartNeeded) void restart();
+    else if (client) void sendSettings(client, settings);
+  };
+
   const restart = async () => {
     const old = client;
     client = undefined;
@@ -39,13 +47,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return showReport(client, () => markdownShownAt >= asked);
     }),
     vscode.commands.registerCommand(RESTART, restart),
-    onSettingsChanged(() => {
-      const next = readSettings();
-      const restartNeeded = needsRestart(settings, next);
-      settings = next;
-      if (restartNeeded) void restart();
-      else if (client) void sendSettings(client, settings);
-    }),
+    onSettingsChanged(() => settingsChanged()),
+    // trusting the workspace in VS Code lets the server offer routerls' own trust
+    vscode.workspace.onDidGrantWorkspaceTrust(() => settingsChanged()),
   );
   await restart();
 }

@@ -13,11 +13,35 @@ export interface RouterlsSettings {
   strategy?: Strategy;
   budgets?: { dailyUsd?: number | null; monthlyUsd?: number | null; onExceed?: string | null };
   hover?: { explain?: boolean };
+  /** The values set in the workspace's (or folder's) settings.json: they come with the code,
+   * so the server treats them as a workspace layer (nothing there may run a program or move a key). */
+  workspace?: ConfigSettings;
+  /** VS Code's Workspace Trust; false (Restricted Mode): the server never offers its own trust. */
+  workspaceTrusted?: boolean;
 }
 
-/** The server's config section (snake_case, as in `.routerls.yaml`), wrapped as `{routerls: …}`:
+/** The settings that are routerls config (not how to start the server). */
+export type ConfigSettings = Pick<RouterlsSettings, "strategy" | "budgets" | "hover">;
+
+/** The server's config section (snake_case, as in `.routerls.yaml`), wrapped as `{routerls: …}`,
+ * with the workspace-level values apart (`workspaceSettings`) and VS Code's `workspaceTrusted`:
  * sent as `initializationOptions` and as `workspace/didChangeConfiguration` settings. */
-export function toServerSettings(s: RouterlsSettings): { routerls: Record<string, unknown> } {
+export function toServerSettings(s: RouterlsSettings): ServerSettings {
+  const out: ServerSettings = { routerls: configSection(s) };
+  const workspace = s.workspace ? configSection(s.workspace) : {};
+  if (Object.keys(workspace).length) out.workspaceSettings = workspace;
+  if (typeof s.workspaceTrusted === "boolean") out.workspaceTrusted = s.workspaceTrusted;
+  return out;
+}
+
+/** What the server reads: the user's section, the workspace's part beside it, and VS Code's trust. */
+export interface ServerSettings {
+  routerls: Record<string, unknown>;
+  workspaceSettings?: Record<string, unknown>;
+  workspaceTrusted?: boolean;
+}
+
+function configSection(s: ConfigSettings): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (s.strategy) out.strategy = s.strategy;
   const budgets: Record<string, unknown> = {};
@@ -26,7 +50,7 @@ export function toServerSettings(s: RouterlsSettings): { routerls: Record<string
   if (s.budgets?.onExceed) budgets.on_exceed = s.budgets.onExceed;
   if (Object.keys(budgets).length) out.budgets = budgets;
   if (typeof s.hover?.explain === "boolean") out.hover = { explain: s.hover.explain };
-  return { routerls: out };
+  return out;
 }
 
 function isNumber(x: unknown): x is number {
@@ -51,5 +75,6 @@ export function resolveServerCommand(s: RouterlsSettings, selectedPython?: strin
 
 /** Whether a change to these settings needs a new server process (the rest go on the wire). */
 export function needsRestart(before: RouterlsSettings, after: RouterlsSettings): boolean {
-  return before.serverPath !== after.serverPath || before.interpreter !== after.interpreter;
+  return before.serverPath !== after.serverPath || before.interpreter !== after.interpreter
+    || before.workspaceTrusted !== after.workspaceTrusted;
 }

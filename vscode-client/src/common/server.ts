@@ -18,7 +18,8 @@ export const SPEND = "routerls/spend";
 export let markdownShownAt = 0;
 
 export async function startClient(settings: RouterlsSettings, bar: SpendStatusBar): Promise<LanguageClient> {
-  const cmd = resolveServerCommand(settings, await selectedPython());
+  // in Restricted Mode, not the Python extension's pick either: it may be the workspace's own venv
+  const cmd = resolveServerCommand(settings, settings.workspaceTrusted === false ? undefined : await selectedPython());
   log(`starting ${cmd.command} ${cmd.args.join(" ")} (from ${cmd.source})`);
   const serverOptions: ServerOptions = { command: cmd.command, args: cmd.args, transport: TransportKind.stdio };
   const clientOptions: LanguageClientOptions = {

@@ -1,17 +1,21 @@
 // Reads and watches the `routerls.*` settings.
 import * as vscode from "vscode";
-import { RouterlsSettings, Strategy } from "./options";
+import { ConfigSettings, RouterlsSettings, Strategy } from "./options";
 
-/** Only the values the user set (any scope), so unset ones leave the server's config alone. */
+/** Only the values the user set, the user's own (global) apart from the workspace's: the
+ * server gives workspace values no say over what runs or where keys go. In Restricted Mode the
+ * settings that start a program (`restrictedConfigurations` in package.json) are the user's only. */
 export function readSettings(scope?: vscode.ConfigurationScope): RouterlsSettings {
   const config = vscode.workspace.getConfiguration("routerls", scope);
-  const get = <T>(key: string): T | undefined => {
+  const trusted = vscode.workspace.isTrusted;
+  const user = <T>(key: string): T | undefined => config.inspect<T>(key)?.globalValue;
+  const workspace = <T>(key: string): T | undefined => {
     const v = config.inspect<T>(key);
-    return v?.workspaceFolderValue ?? v?.workspaceValue ?? v?.globalValue;
+    return v?.workspaceFolderValue ?? v?.workspaceValue;
   };
-  return {
-    serverPath: get<string>("serverPath") || undefined,
-    interpreter: get<string>("interpreter") || undefined,
+  const program = (key: string): string | undefined =>
+    (trusted ? workspace<string>(key) || user<string>(key) : user<string>(key)) || undefined;
+  const section = (get: <T>(key: string) => T | undefined): ConfigSettings => ({
     strategy: get<Strategy>("strategy"),
     budgets: {
       dailyUsd: get<number | null>("budgets.dailyUsd"),
@@ -19,6 +23,13 @@ export function readSettings(scope?: vscode.ConfigurationScope): RouterlsSetting
       onExceed: get<string | null>("budgets.onExceed"),
     },
     hover: { explain: get<boolean>("hover.explain") },
+  });
+  return {
+    serverPath: program("serverPath"),
+    interpreter: program("interpreter"),
+    ...section(user),
+    workspace: section(workspace),
+    workspaceTrusted: trusted,
   };
 }
 

@@ -70,3 +70,10 @@ test("red when a budget is nearly spent; amber after a failed run", () => {
   const monthly = onSpend(initialState, { ...spend, monthCostUsd: 19 });
   assert.equal(nearBudget(monthly), "monthly");
 });
+
+test("workspace-level settings travel apart from the user's, with VS Code's workspace trust", () => {
+  assert.deepEqual(toServerSettings({ strategy: "cost", workspace: { strategy: "quality", hover: {} }, workspaceTrusted: false }),
+    { routerls: { strategy: "cost" }, workspaceSettings: { strategy: "quality" }, workspaceTrusted: false });
+  assert.deepEqual(toServerSettings({ workspace: {} }), { routerls: {} });
+  assert.equal(needsRestart({ workspaceTrusted: false }, { workspaceTrusted: true }), true);
+});
