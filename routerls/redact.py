@@ -66,7 +66,8 @@ _NAMED_UPPER = re.compile(
     r"""(?P<v>[^\s"'#(\[{][^\s#()\[\]]*)[ \t]*\r?$""")
 _NOT_SECRET = frozenset({"true", "false", "yes", "no", "on", "off", "null", "none", "nil", "~",
                          "undefined"})
-_EXPRESSION = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\(.*\)|\[.*\])+;?")
+# `a.b`, `f(x)`, `env["K"]`: groups hold no brackets of their kind, so matching stays linear
+_EXPRESSION = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\([^()]*\)|\[[^\[\]]*\])+;?")
 CODE_LANGUAGES = frozenset({
     "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust", "c",
     "cpp", "java", "ruby", "lua", "csharp", "php", "kotlin", "swift", "scala", "dart", "elixir"})

@@ -164,3 +164,17 @@ def test_a_secret_anywhere_any_number_of_times_never_reaches_a_remote_model(proj
         assert after.count(secret) == code.count(secret) and "REDACTED_SECRET" not in after
 
     check()
+
+
+@pytest.mark.parametrize("text", [
+    "password: a" + "()" * 5000 + "x\n",  # nested repetition would backtrack 2**5000 ways
+    "password: a" + "[]" * 5000 + "x\n",
+    'password = "' + "a" * 100_000 + "\n",  # an unclosed quote
+    "pw:" * 20_000 + "\n",
+])
+def test_hostile_lines_are_redacted_in_linear_time(text: str):
+    import time
+
+    started = time.perf_counter()
+    redact.Redactor(language="yaml").redact(text)
+    assert time.perf_counter() - started < 5
