@@ -109,3 +109,33 @@ def test_a_v1_ledger_gains_reservations_and_keeps_its_rows(tmp_path):
         assert [r.request_id for r in ledger.rows()] == ["old"]
         ledger.reserve("r", "s", lambda spend: 0.2)
         assert abs(ledger.spend(held=True).today_usd - 0.5) < 1e-9
+
+
+def test_engine_reserve_rechecks_the_budget_on_everyones_spend(project, model_server):
+    """`Engine._reserve(request_id, plan)` is the one entry point: it returns the plan as the
+    budget lets it run now, and a second call for the same request replaces its hold (what an
+    escalation to a stronger tier does before its call)."""
+    import attrs
+
+    from routerls.config import load_config
+    from routerls.engine import Engine, RunRequest
+    from routerls.router import route
+    from routerls.text import Range
+
+    (project / "routerls.yaml").write_text(_config(model_server.url, 1.0))
+    config = load_config(project)
+    engine = Engine(config, Ledger(default_path()))
+    req = RunRequest(action="refactor", path=str(project / "m.py"), text=SOURCE, range=Range.of(4, 0, 6, 0),
+                     workspace_root=str(project))
+    plan = engine.plan(req)
+    held = engine._reserve("r1", plan)
+    assert not held.decision.blocked and engine.ledger.held() == plan.decision.estimated_usd > 0
+    stronger = attrs.evolve(plan, decision=route(config, "refactor", tokens=plan.context.tokens, tier="frontier"))
+    engine._reserve("r1", stronger)
+    assert engine.ledger.held() == stronger.decision.estimated_usd  # replaced, not added
+    with Ledger(default_path()) as other:  # another process spends the rest of the day's budget
+        other.reserve("elsewhere", "s2", lambda spend: 1.0 - spend.today_usd)
+    refused = engine._reserve("r2", plan)
+    assert refused.decision.blocked and "refused" in refused.decision.reason
+    engine._release("r1")
+    assert abs(engine.ledger.held() - (1.0 - stronger.decision.estimated_usd)) < 1e-12
