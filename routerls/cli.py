@@ -1,4 +1,4 @@
-"""`routerls serve|run|route|report|doctor|trust`: the engine from a terminal.
+"""`routerls serve|connect|run|route|report|doctor|trust`: the engine from a terminal.
 
 Errors a user can fix (bad config, unknown action, unreadable file) print one line and exit 2;
 a model failure exits 1. No traceback reaches the user for either.
@@ -112,16 +112,22 @@ def _python_diagnostics(text: str, path: Path):
         for f in found if f.get("location") and f.get("end_location"))
 
 
-def build_request(args, workspace: Path):
+def _read(path: Path, workspace: Path, config) -> str:
+    """A file named on the command line: a regular file of the workspace, within the size limit."""
+    from routerls.files import FileRefused, read_text
+
+    try:
+        return read_text(path, root=workspace, max_bytes=config.limits.max_file_bytes)
+    except FileRefused as exc:
+        raise UsageError(str(exc)) from None
+
+
+def build_request(args, workspace: Path, config):
     from routerls.engine import RunRequest
     from routerls.text import Range, split_lines
 
     path, first, last = parse_target(args.file)
-    try:
-        with open(path, encoding="utf-8", newline="") as f:  # Path.read_text has no newline= before 3.13
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+    text = _read(path, workspace, config)
     lines = split_lines(text)
     if first is None:
         rng = Range.of(0, 0, len(lines) - 1, len(lines[-1]))
@@ -148,7 +154,7 @@ def cmd_route(args, console) -> int:
 
     engine = Engine(config, _ledger(config.ledger.store_prompts))
     try:
-        req = build_request(args, workspace)
+        req = build_request(args, workspace, config)
         plan = engine.plan(req, price_of=price_per_mtok, tool_ok=asyncio.run(engine.check_tool(req)))
     except EngineError as exc:
         raise UsageError(str(exc)) from None
@@ -184,7 +190,7 @@ def cmd_run(args, console) -> int:
 
     config, workspace = _load(args)
     engine = Engine(config, _ledger(config.ledger.store_prompts))
-    req = build_request(args, workspace)
+    req = build_request(args, workspace, config)
     try:
         result = asyncio.run(engine.run(req))
     except EngineError as exc:
@@ -209,9 +215,13 @@ def cmd_run(args, console) -> int:
         console.print("no change")
     if edit.create is not None:
         if args.write:
-            target = Path(edit.create.path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(edit.create.text, encoding="utf-8")
+            from routerls.files import FileRefused, write_new
+
+            try:  # the path printed is the one written: symlinks resolved, inside the workspace
+                target = write_new(edit.create.path, edit.create.text, workspace)
+            except FileRefused as exc:
+                console.print(f"error: {exc}", highlight=False, markup=False)
+                return 1
             console.print(f"created {target}")
         else:
             _print_diff(console, "", edit.create.text, edit.create.path)
@@ -411,12 +421,7 @@ def cmd_orchestrate(args, console) -> int:
     paths = [Path(f).resolve() for f in args.files]
     args.file = str(paths[0])
     config, workspace = _load(args)
-    texts = {}
-    for path in paths:
-        try:
-            texts[str(path)] = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{path}: {exc.strerror}") from None
+    texts = {str(path): _read(path, workspace, config) for path in paths}
     engine = Engine(config, _ledger(config.ledger.store_prompts))
     try:
         done = asyncio.run(orchestrate(engine, args.instruction, texts, planner_tier=args.planner_tier,
@@ -454,7 +459,22 @@ def cmd_orchestrate(args, console) -> int:
 def cmd_serve(args, console) -> int:
     from routerls.server import serve
 
-    return serve(tcp=args.tcp)
+    if args.max_message_mb is not None and args.max_message_mb <= 0:
+        raise UsageError("--max-message-mb must be greater than 0")
+    return serve(tcp=args.tcp, max_message_bytes=args.max_message_mb and args.max_message_mb * 1024 * 1024)
+
+
+def cmd_connect(args, console) -> int:
+    """A stdio bridge to `routerls serve --tcp`, sending the token first: for editors that
+    start a program rather than open a socket."""
+    from routerls import transport
+    from routerls.server import data_dir
+
+    try:
+        secret, _ = transport.token(data_dir())
+    except OSError as exc:
+        raise UsageError(f"cannot read the TCP token in {data_dir()}: {exc.strerror}") from None
+    return transport.connect(args.address, secret)
 
 
 def cmd_local(args, console) -> int:
@@ -474,6 +494,11 @@ def make_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     serve.add_argument("--stdio", action="store_true", help="(default) talk LSP over stdin/stdout")
+    serve.add_argument("--max-message-mb", type=int, metavar="MB",
+                       help="refuse LSP messages larger than this (default 64)")
+    conn = sub.add_parser("connect", help="bridge stdio to `routerls serve --tcp HOST:PORT`, "
+                                          "presenting the token")
+    conn.add_argument("address", metavar="HOST:PORT")
 
     for name, helptext in (("run", "run an action on a file and show (or write) the edit"),
                            ("route", "show which tier and model an action would use, and why")):
@@ -541,12 +566,13 @@ COMMANDS = {"run": cmd_run, "route": cmd_route, "report": cmd_report, "doctor": 
             "eval": cmd_eval}
 COMMANDS["local"] = cmd_local
 COMMANDS["trust"] = cmd_trust
+COMMANDS["connect"] = cmd_connect
 COMMANDS["orchestrate"] = cmd_orchestrate
 
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    if args.command != "serve":
+    if args.command not in ("serve", "connect"):
         from rich.console import Console
 
         console = Console(highlight=False, soft_wrap=True)

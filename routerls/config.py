@@ -142,6 +142,14 @@ class Redact:
 
 
 @attrs.frozen
+class Limits:
+    """Bounds on untrusted input: a file read from disk (a URI the editor never opened, a file
+    named on the command line) larger than `max_file_bytes` is refused (files.py)."""
+
+    max_file_bytes: int = 2 * 1024 * 1024
+
+
+@attrs.frozen
 class UserAction:
     name: str
     title: str
@@ -207,6 +215,7 @@ class Config:
     route: Route = Route()
     ledger: LedgerSettings = LedgerSettings()
     redact: Redact = Redact()
+    limits: Limits = Limits()
     local_only: tuple[str, ...] = (".env*", "*.pem", "secrets/**")  # globs kept on this machine
     actions: tuple[UserAction, ...] = ()
     tools: dict[str, dict[str, ToolEntry]] = attrs.field(factory=dict)  # action → language → tool
@@ -249,7 +258,7 @@ def _converter() -> cattrs.Converter:
         ModelEntry, conv, _cattrs_forbid_extra_keys=True,
         **{field: override(rename=raw) for field, raw in RENAMED[ModelEntry].items()}))
     for cls in (Price, Tier, Rule, Budgets, GatewaySettings, Escalate, Debate, Hover, Route,
-                LedgerSettings, Redact, UserAction, ToolEntry):
+                LedgerSettings, Redact, Limits, UserAction, ToolEntry):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
     return conv
 
@@ -458,6 +467,7 @@ _FIELD_TYPES: dict[str, Any] = {
     "route": Route,
     "ledger": LedgerSettings,
     "redact": Redact,
+    "limits": Limits,
     "local_only": tuple[str, ...],
     "actions": tuple[UserAction, ...],
     "tools": dict[str, dict[str, ToolEntry]],
@@ -587,6 +597,8 @@ def _validate(config: Config, origins: Mapping) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise _fail(origins, f"redact.patterns[{i}]", f"bad regular expression: {exc}") from None
+    if config.limits.max_file_bytes <= 0:
+        raise _fail(origins, "limits.max_file_bytes", "must be greater than 0 (bytes)")
     for task, debate in config.debate.items():
         tier_ok(debate.draft, f"debate.{task}.draft")
         tier_ok(debate.revise, f"debate.{task}.revise")

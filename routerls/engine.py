@@ -22,8 +22,17 @@ from routerls import tools as tools_mod
 from routerls.actions import Action
 from routerls.config import Config, ModelEntry, Price, ToolEntry
 from routerls.context import Context, Diagnostic
-from routerls.router import RouteDecision, RouteError, Spend, chain, parse_tags, route, strongest
-from routerls.text import Range
+from routerls.router import (
+    RouteDecision,
+    RouteError,
+    Spend,
+    chain,
+    parse_tags,
+    route,
+    strongest,
+    within_budget,
+)
+from routerls.text import Range, line_starts, normalise_range
 
 OUTPUT_RESERVE_TOKENS = 1024
 MAX_TURNS = 8  # exchanges kept per document for follow-ups
@@ -122,27 +131,63 @@ class Engine:
         return found
 
     def spend(self) -> Spend:
-        """Spend recorded, plus what requests in flight have reserved."""
+        """Spend recorded, plus what requests in flight hold: in the ledger for every process,
+        and in `reserved` for this one's requests the ledger could not take."""
         held = sum(self.reserved.values())
         if self.ledger is None:
             return Spend(held, held)
         try:
-            s = self.ledger.spend(self.session)
+            s = self.ledger.spend(self.session, held=True)
         except Exception as exc:  # noqa: BLE001 - an unreadable ledger must not stop the editor
             self.ledger_warning = f"spend not read: {exc}"
             return Spend(held, held)
         return Spend(s.today_usd + held, s.month_usd + held)
 
-    def _reserve(self, request_id: str, plan: Plan) -> None:
-        """Hold the decision's estimate until `_record` settles it: routing and reserving run
-        with no await between them, so N concurrent requests cannot all fit one budget."""
-        if plan.decision.estimated_usd:
-            self.reserved[request_id] = plan.decision.estimated_usd
+    def _reserve(self, request_id: str, plan: Plan) -> Plan:
+        """Hold the plan's estimate until `_record` (or `_release`) settles it, and return the
+        plan as the budget now lets it run. The budget is checked again on the spend of every
+        process — recorded calls plus live reservations — in the same ledger transaction that
+        takes the hold, so N processes (CLI runs, several editors) cannot all fit one budget;
+        a plan that no longer fits is downgraded or blocked (`on_exceed`), and a blocked plan
+        holds nothing. Calling it again for the same request replaces its hold (e.g. before an
+        escalated attempt: pass the plan with the stronger decision, check `.decision.blocked`).
+        Without a ledger (or when it fails) the hold is kept in this process only."""
+        from routerls.gateway import price_per_mtok
+
+        decided = [plan.decision]
+
+        def hold(spend) -> float:
+            decision = within_budget(self.config, plan.decision, plan.context.tokens,
+                                     Spend(spend.today_usd, spend.month_usd), price_per_mtok)
+            decided[0] = decision
+            return 0.0 if decision.blocked else (decision.estimated_usd or 0.0)
+
+        self.reserved.pop(request_id, None)
+        if self.ledger is not None:
+            try:
+                self.ledger.reserve(request_id, self.session, hold)
+                return attrs.evolve(plan, decision=decided[0])
+            except Exception as exc:  # noqa: BLE001 - a failing ledger must not stop the run
+                self.ledger_warning = f"budget not reserved in the ledger: {exc}"
+        amount = hold(self.spend())
+        if amount:
+            self.reserved[request_id] = amount
+        return attrs.evolve(plan, decision=decided[0])
+
+    def _release(self, request_id: str) -> None:
+        """Drop a request's hold without recording a call."""
+        self.reserved.pop(request_id, None)
+        if self.ledger is not None:
+            try:
+                self.ledger.release(request_id)
+            except Exception as exc:  # noqa: BLE001 - an expired hold frees itself
+                self.ledger_warning = f"budget hold not released: {exc}"
 
     def plan(self, req: RunRequest, price_of=None, *, tool_ok: bool = False,
              tool_failure: str | None = None) -> Plan:
         """Decide without calling anything. A fix-type tool (one that must be asked whether it
         can fix the diagnostics) is only chosen with `tool_ok`; see `check_tool`."""
+        req = checked(req)
         action = self.action(req.action)
         ctx = context_mod.gather(req.text, req.range, path=req.path, language_id=req.language_id,
                                  diagnostics=req.diagnostics, encoding=req.encoding)
@@ -261,20 +306,23 @@ class Engine:
             from routerls import classifier
 
             await classifier.prepare(self.config, parse_tags(req.instruction)[1])
+        req = checked(req)
         tool_ok = await self.check_tool(req)
         plan = self.plan(req, price_of=gateway.price_per_mtok, tool_ok=tool_ok)
+        if plan.action.result == "new_file":
+            _new_file_allowed(req)
         request_id = uuid.uuid4().hex
         if plan.tool is not None:
             served = await self._run_tool(req, plan, request_id)
             if isinstance(served, RunResult):
                 return served
             plan = self.plan(req, price_of=gateway.price_per_mtok, tool_failure=served)
+        plan = self._reserve(request_id, plan)  # settled by `_record`
         if plan.decision.blocked:
             return RunResult(request_id, plan, "blocked", message=plan.decision.reason)
-        self._reserve(request_id, plan)  # settled by `_record`
         from routerls.redact import Redactor, is_dotenv
 
-        redactor = Redactor(self.config.redact.patterns, dotenv=is_dotenv(req.path))
+        redactor = Redactor(self.config.redact.patterns, dotenv=is_dotenv(req.path), language=req.language_id)
 
         attempts: list = []
         started = time.perf_counter()
@@ -324,6 +372,7 @@ class Engine:
                         path=req.path,
                         language_id=req.language_id, encoding=req.encoding,
                         workspace_root=req.workspace_root)
+                    edit = _contained(edit, req)
                     failure = await self._verify(req, plan, edit)
                 except edits_mod.EditError as exc:
                     failure = str(exc)
@@ -494,6 +543,7 @@ class Engine:
         self.reserved.pop(request_id, None)
         prompt = self._prompts.pop(request_id, None)
         if self.ledger is None or not attempts:
+            self._release(request_id)
             return
         from routerls import gateway
         from routerls.ledger import LedgerError, LedgerRow
@@ -503,12 +553,49 @@ class Engine:
             self.ledger.record(LedgerRow.from_attempts(
                 attempts, request_id=request_id, session=self.session, action=plan.action.name,
                 task=plan.action.task, counterfactual=lambda i, o: gateway.cost_usd(best, i, o),
-                estimated=estimated, prompt=prompt))
+                estimated=estimated, prompt=prompt), release=request_id)
         except LedgerError as exc:
             import logging
 
             logging.getLogger("routerls").warning("spend not recorded: %s", exc)
             self.ledger_warning = f"spend not recorded: {exc}"
+
+
+def checked(req: RunRequest) -> RunRequest:
+    """The request with its range made real: reversed ends swapped, an end past the document
+    clamped to it. A range that starts past the end is refused: nothing there to act on."""
+    lines = len(line_starts(req.text))
+    first = min(req.range.start, req.range.end)
+    if first.line >= lines:
+        raise EngineError(f"the range starts at line {first.line + 1}, but {req.path} has {lines} "
+                          "line(s); select text inside the document")
+    rng = normalise_range(req.text, req.range, req.encoding)
+    return req if rng == req.range else attrs.evolve(req, range=rng)
+
+
+def _new_file_allowed(req: RunRequest) -> None:
+    """Refuse before any model call when the new file would land outside the workspace."""
+    from routerls.files import FileRefused, new_file_target
+
+    target = edits_mod.new_test_path(req.path, language_id=req.language_id, workspace_root=req.workspace_root)
+    try:
+        new_file_target(target, req.workspace_root)
+    except FileRefused as exc:
+        raise EngineError(f"no new file written: {exc}") from None
+
+
+def _contained(edit: edits_mod.EditResult, req: RunRequest) -> edits_mod.EditResult:
+    """A new file's path as it will really be written (symlinks resolved), or EditError when
+    that is outside the workspace: the CLI and the editor then name the file they write."""
+    if edit.create is None:
+        return edit
+    from routerls.files import FileRefused, new_file_target
+
+    try:
+        real = new_file_target(edit.create.path, req.workspace_root)
+    except FileRefused as exc:
+        raise edits_mod.EditError(f"no new file written: {exc}") from None
+    return attrs.evolve(edit, create=attrs.evolve(edit.create, path=str(real)))
 
 
 def _escalation(rest: list, failed_tier: str, order: Sequence[str]) -> list:

@@ -10,18 +10,20 @@ budgets are felt by the day the user lives in.
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic, sleep
 from typing import Literal, Self
 
 import attrs
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
+RESERVATION_TTL_S = 900.0  # a request holding budget longer than this is taken for dead
 
 
 class LedgerError(Exception):
@@ -36,6 +38,20 @@ def default_path() -> Path:
 
         base = platformdirs.user_data_dir("routerls")
     return Path(base) / "ledger.sqlite3"
+
+
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a reservation of a dead one is freed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _now() -> datetime:
@@ -148,8 +164,23 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX calls_request ON calls (request_id)")
 
 
-# version → the step that brings the schema from version-1 to version; add v2 here.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1}
+def _v2(db: sqlite3.Connection) -> None:
+    """Budget reservations: what requests in flight (in any process) have been allowed to
+    spend, so routing in one process sees the others' money before it is recorded."""
+    db.execute("""
+        CREATE TABLE reservations (
+            request_id TEXT PRIMARY KEY,
+            session TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            amount_usd REAL NOT NULL,
+            ts TEXT NOT NULL,
+            expires TEXT NOT NULL
+        )""")
+
+
+# version → the step that brings the schema from version-1 to version.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2}
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> int:
@@ -226,9 +257,13 @@ class Ledger:
 
     # --- writing ------------------------------------------------------------------------
 
-    def record(self, rows: Sequence[LedgerRow]) -> None:
-        """Insert all rows in one transaction (a request's attempts land together or not at all)."""
+    def record(self, rows: Sequence[LedgerRow], *, release: str | None = None) -> None:
+        """Insert all rows in one transaction (a request's attempts land together or not at all);
+        `release` names a request whose reservation goes in the same transaction, so its money
+        is never counted twice nor dropped in between."""
         if not rows:
+            if release is not None:
+                self.release(release)
             return
         values = [(r.request_id, _iso(r.ts), r.session, r.action, r.task, r.tier, r.model,
                    r.input_tokens, r.output_tokens, r.cost_usd, r.counterfactual_usd, r.latency_ms,
@@ -240,10 +275,59 @@ class Ledger:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(sql, values)
+                if release is not None:
+                    self._db.execute("DELETE FROM reservations WHERE request_id = ?", (release,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    # --- reservations -----------------------------------------------------------------
+
+    def reserve(self, request_id: str, session: str, hold: Callable[[Spend], float], *,
+                ttl_s: float = RESERVATION_TTL_S, now: datetime | None = None) -> float:
+        """Hold money for a request in flight, decided against everyone's spend in one
+        transaction: `hold(spend)` sees recorded spend plus every live reservation but this
+        request's own, and returns the amount to hold (0 holds nothing). Reservations of
+        crashed processes are freed first: expired ones, and those of a dead pid on this host.
+        `hold` runs while the ledger is write-locked, so it must be quick and do no I/O."""
+        moment = now or _now()
+        with self._lock, self._guard("reserve in"):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._free_dead(moment)
+                self._db.execute("DELETE FROM reservations WHERE request_id = ?", (request_id,))
+                spend = self._spend(session, moment, held=True)
+                amount = max(float(hold(spend) or 0.0), 0.0)
+                if amount > 0:
+                    self._db.execute(
+                        "INSERT INTO reservations (request_id, session, host, pid, amount_usd, ts, expires) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (request_id, session, _HOST, os.getpid(), amount, _iso(moment),
+                         _iso(moment + timedelta(seconds=ttl_s))))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return amount
+
+    def release(self, request_id: str) -> None:
+        """Drop a request's reservation (it ended without a recorded call)."""
+        with self._lock, self._guard("write to"):
+            self._db.execute("DELETE FROM reservations WHERE request_id = ?", (request_id,))
+
+    def held(self, now: datetime | None = None) -> float:
+        """Money held by live reservations of every process."""
+        (total,), = self._query("SELECT COALESCE(SUM(amount_usd), 0) FROM reservations WHERE expires > ?",
+                                (_iso(now or _now()),))
+        return float(total)
+
+    def _free_dead(self, moment: datetime) -> None:
+        self._db.execute("DELETE FROM reservations WHERE expires <= ?", (_iso(moment),))
+        rows = self._db.execute("SELECT request_id, pid FROM reservations WHERE host = ?", (_HOST,)).fetchall()
+        dead = [(rid,) for rid, pid in rows if not _alive(pid)]
+        if dead:
+            self._db.executemany("DELETE FROM reservations WHERE request_id = ?", dead)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -251,19 +335,29 @@ class Ledger:
         with self._lock, self._guard("read"):
             return self._db.execute(sql, params).fetchall()
 
-    def spend(self, session: str | None = None, now: datetime | None = None) -> Spend:
-        """Spend today and this month (local calendar), in `session`, and saved (all time)."""
-        local_now = (now or _now()).astimezone()  # naive `now` is read as local time
+    def spend(self, session: str | None = None, now: datetime | None = None, *,
+              held: bool = False) -> Spend:
+        """Spend today and this month (local calendar), in `session`, and saved (all time);
+        with `held`, live reservations count as spent today and this month."""
+        with self._lock, self._guard("read"):
+            return self._spend(session, now or _now(), held=held)
+
+    def _spend(self, session: str | None, now: datetime, *, held: bool) -> Spend:
+        local_now = now.astimezone()  # naive `now` is read as local time
         # naive midnight → local, so a DST change between midnight and now gets its own offset
         day_start = datetime.combine(local_now.date(), time()).astimezone()
         month_start = datetime.combine(local_now.date().replace(day=1), time()).astimezone()
-        (today, month, in_session, cost, counterfactual), = self._query(
+        (today, month, in_session, cost, counterfactual), = self._db.execute(
             """SELECT COALESCE(SUM(CASE WHEN ts >= ? THEN cost_usd END), 0),
                       COALESCE(SUM(CASE WHEN ts >= ? THEN cost_usd END), 0),
                       COALESCE(SUM(CASE WHEN session = ? THEN cost_usd END), 0),
                       COALESCE(SUM(cost_usd), 0), COALESCE(SUM(counterfactual_usd), 0)
                FROM calls""",
-            (_iso(day_start), _iso(month_start), session))
+            (_iso(day_start), _iso(month_start), session)).fetchall()
+        if held:
+            (hold,), = self._db.execute("SELECT COALESCE(SUM(amount_usd), 0) FROM reservations "
+                                        "WHERE expires > ?", (_iso(now),)).fetchall()
+            today, month = today + hold, month + hold
         return Spend(today_usd=today, month_usd=month, session_usd=in_session,
                      saved_usd=counterfactual - cost)
 

@@ -1,12 +1,22 @@
 """Secrets stay on this machine: redact them from prompts, and keep secret files local.
 
-Before a prompt goes to a tier other than `local`, every secret found in it (private keys, AWS /
-GCP / OpenAI / Anthropic key shapes, values of secret-named variables and of `.env` files,
-passwords in URLs) is replaced by a placeholder such as `REDACTED_SECRET_1`. A model that
-rewrites the code copies the placeholder back, and `Redactor.restore` puts the real value in its
-place, so an edit never replaces a user's secret with a placeholder. Files matching a
-`local_only` glob (`.env*`, `*.pem`, `secrets/**` by default) never leave the machine at all:
-the engine routes them to the local tier (or a tool).
+Before a prompt goes to a tier other than `local`, every secret found in it is replaced by a
+placeholder such as `REDACTED_SECRET_1` — by value: the rules below only find secrets (private
+keys, AWS / GCP / OpenAI / Anthropic / GitHub / Slack key shapes, bearer tokens, passwords in
+URLs, `.env` values, values of secret-named settings), and then every occurrence of each value
+anywhere in the prompt is replaced, so `check("admin", "hunter2")` below `password = "hunter2"`
+does not send `hunter2` either. A model that rewrites the code copies the placeholder back,
+and `Redactor.restore` puts the real value in its place, so an edit never replaces a user's
+secret with a placeholder. Files matching a `local_only` glob (`.env*`, `*.pem`, `secrets/**` by
+default) never leave the machine at all: the engine routes them to the local tier (or a tool).
+
+Secret-named: a name with a part `pass`, `pw`, `pwd`, `pin` or `token` (`db_pass`, `adminPw`,
+`csrf_token`), or containing `password`, `passwd`, `passphrase`, `secret`, `credential`,
+`apikey`, `accesskey`, `privatekey`, `authtoken` (any case and separators: `DB_PASSWORD`,
+`dbPassword`, `api-key`). Its value is a secret of any length when it is a string literal
+(quotes, spaces and all) — in any file — or, outside code files, a bare value (`.yaml`, `.ini`,
+shell, `.properties`). In code a bare value is an expression (`password_field = form.password`,
+`token = get_token()`) and stays, except an upper-case `NAME=value` line as in a shell script.
 
 Pure: no I/O.
 """
@@ -34,18 +44,50 @@ BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("OpenAI key", r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,})"),
     ("GitHub token", r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{40,})"),
     ("Slack token", r"\b(xox[abprs]-[A-Za-z0-9-]{10,})"),
+    ("bearer token", r"\bBearer\s+([A-Za-z0-9._~+/\-]{8,}=*)"),
     ("password in a URL", r"\b[a-z][a-z0-9+.\-]*://[^\s:/@\"']+:([^\s@/\"']+)@"),
-    ("secret-named value",
-     (r"(?im)\b[A-Za-z0-9_]*(?:passw(?:or)?d|passwd|pwd|secret|token|api_?key|access_?key|private_?key)"
-     r"[A-Za-z0-9_]*[\"']?\s*[:=]\s*[\"']([^\"'\s]{6,})[\"']")),
-    ("secret-named value",
-     (r"(?m)^\s*(?:export\s+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY)"
-     r"[A-Z0-9_]*\s*=\s*([^\s\"'#(][^\s#()\[\]]{5,})\s*$")),
 )
 # In a `.env` file every value is a secret.
 _DOTENV_VALUE = r"(?m)^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=\s*[\"']?([^\s\"'#][^\"'\r\n#]*?)[\"']?\s*$"
 
+_NAME = r"(?<![\w\-$])(?P<name>[A-Za-z_$][\w\-]*)"
+# `name = "value"`, `name: str = 'v'`, `"name": "value"`, `f(name="value")`, `name == "value"`
+_NAMED_LITERAL = re.compile(
+    _NAME + r"""["']?(?:[ \t]*:[ \t]*[A-Za-z_][\w.\[\], |]*?(?=[ \t]*=[^=]))?"""  # a type annotation
+    r"""[ \t]*(?:==|!=|:=|=|:)[ \t]*(?:[rRbBuU]{0,2})"""
+    r"""(?:"(?P<d>(?:[^"\\\r\n]|\\.)+)"|'(?P<s>(?:[^'\\\r\n]|\\.)+)'|`(?P<b>[^`\\]+)`)""")
+# `name: value` / `name = value` / `export NAME=value` as a line of a config file or a script
+_NAMED_BARE = re.compile(
+    r"(?m)^[ \t]*(?:export[ \t]+|-[ \t]+)?" + _NAME
+    + r"""[ \t]*[:=][ \t]*(?P<v>[^\s"'`#(\[{|>][^\r\n]*?)[ \t]*(?:[ \t]#.*)?\r?$""")
+# in code, only the shell-like upper-case form
+_NAMED_UPPER = re.compile(
+    r"(?m)^[ \t]*(?:export[ \t]+)?(?P<name>[A-Z][A-Z0-9_]*)[ \t]*=[ \t]*"
+    r"""(?P<v>[^\s"'#(\[{][^\s#()\[\]]*)[ \t]*\r?$""")
+_NOT_SECRET = frozenset({"true", "false", "yes", "no", "on", "off", "null", "none", "nil", "~",
+                         "undefined"})
+# `a.b`, `f(x)`, `env["K"]`: groups hold no brackets of their kind, so matching stays linear
+_EXPRESSION = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\([^()]*\)|\[[^\[\]]*\])+;?")
+CODE_LANGUAGES = frozenset({
+    "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust", "c",
+    "cpp", "java", "ruby", "lua", "csharp", "php", "kotlin", "swift", "scala", "dart", "elixir"})
+
+_SHORT_PARTS = frozenset({"pass", "pw", "pwd", "token", "pin"})
+_LONG_WORDS = ("password", "passwd", "passphrase", "secret", "credential", "apikey", "accesskey",
+               "privatekey", "authtoken", "accesstoken", "refreshtoken", "authorization")
+_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
 DEFAULT_LOCAL_ONLY = (".env*", "*.pem", "secrets/**")
+
+
+@functools.lru_cache(maxsize=1024)
+def secret_name(name: str) -> bool:
+    """Whether a setting called `name` holds a secret (see the module doc)."""
+    joined = re.sub(r"[^a-z0-9]", "", name.lower())
+    if any(word in joined for word in _LONG_WORDS):
+        return True
+    parts = {p.lower() for p in _PARTS.findall(name)}
+    return bool(parts & _SHORT_PARTS) or any(p.endswith("token") for p in parts)
 
 
 @functools.lru_cache(maxsize=64)
@@ -54,18 +96,23 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 
 
 class Redactor:
-    """Replaces secrets with numbered placeholders and puts them back in a model's answer.
+    """Finds secrets, replaces every occurrence of each with a numbered placeholder, and puts
+    them back in a model's answer.
 
     One per request, so the same secret gets the same placeholder in every message and the
-    answer can be restored."""
+    answer can be restored. `language` is the document's LSP language id: in code, a bare
+    value after a secret name is an expression, not a secret."""
 
-    def __init__(self, extra_patterns: Sequence[str] = (), *, dotenv: bool = False):
+    def __init__(self, extra_patterns: Sequence[str] = (), *, dotenv: bool = False,
+                 language: str | None = None):
         sources = [p for _, p in BUILTIN_PATTERNS] + list(extra_patterns)
         if dotenv:
             sources.append(_DOTENV_VALUE)
         self.patterns = _compiled(tuple(sources))
+        self.bare = _NAMED_UPPER if language in CODE_LANGUAGES else _NAMED_BARE
         self.secrets: dict[str, str] = {}  # secret → placeholder
         self.found = 0
+        self._by_value: re.Pattern[str] | None = None
 
     def __call__(self, text: str) -> str:
         return self.redact(text)
@@ -73,23 +120,41 @@ class Redactor:
     def redact(self, text: str) -> str:
         if not text:
             return text
-        for pattern in self.patterns:
-            text = pattern.sub(self._replace, text)
-        return text
+        self.collect(text)
+        return self.replace(text)
 
-    def _replace(self, m: re.Match[str]) -> str:
-        group = 1 if m.re.groups and m.group(1) is not None else 0
-        secret = m.group(group)
-        if not secret or _PLACEHOLDER_RE.fullmatch(secret):
-            return m.group(0)
-        secret = self.restore(secret)  # a value holding an earlier placeholder is kept whole
-        placeholder = self.secrets.get(secret)
-        if placeholder is None:
-            placeholder = self.secrets[secret] = PLACEHOLDER.format(n=len(self.secrets) + 1)
+    def collect(self, text: str) -> None:
+        """Remember every secret in `text` (the rules find values; nothing is replaced yet)."""
+        for pattern in self.patterns:
+            for m in pattern.finditer(text):
+                self._add(m.group(1) if m.re.groups and m.group(1) is not None else m.group(0))
+        for m in _NAMED_LITERAL.finditer(text):
+            if secret_name(m.group("name")):
+                self._add(m.group("d") or m.group("s") or m.group("b"))
+        for m in self.bare.finditer(text):
+            value = m.group("v")
+            if (secret_name(m.group("name")) and value.lower() not in _NOT_SECRET
+                    and not _EXPRESSION.fullmatch(value)):
+                self._add(value)
+
+    def _add(self, secret: str | None) -> None:
+        if not secret or "REDACTED_SECRET_" in secret:
+            return  # a placeholder (from a redacted earlier turn) hides nothing
         self.found += 1
-        start, end = m.start(group) - m.start(0), m.end(group) - m.start(0)
-        whole = m.group(0)
-        return whole[:start] + placeholder + whole[end:]
+        if secret not in self.secrets:
+            self.secrets[secret] = PLACEHOLDER.format(n=len(self.secrets) + 1)
+            self._by_value = None
+
+    def replace(self, text: str) -> str:
+        """`text` with every occurrence of every known secret replaced, longest first, in one
+        pass: a placeholder already there is kept whole, never matched by a short secret."""
+        if not self.secrets or not text:
+            return text
+        if self._by_value is None:
+            ordered = sorted(self.secrets, key=len, reverse=True)
+            self._by_value = re.compile("(" + _PLACEHOLDER_RE.pattern + ")|"
+                                        + "|".join(re.escape(s) for s in ordered))
+        return self._by_value.sub(lambda m: m.group(0) if m.group(1) else self.secrets[m.group(0)], text)
 
     def restore(self, text: str) -> str:
         """The answer with every placeholder this redactor handed out replaced by its secret."""
@@ -99,14 +164,14 @@ class Redactor:
         return _PLACEHOLDER_RE.sub(lambda m: back.get(m.group(0), m.group(0)), text)
 
     def messages(self, messages: Iterable[dict]) -> list[dict]:
-        """Chat messages with their text content redacted."""
-        out = []
+        """Chat messages with their text content redacted: a secret found in any message is
+        replaced in all of them."""
+        messages = list(messages)
         for message in messages:
-            content = message.get("content")
-            if isinstance(content, str):
-                message = {**message, "content": self.redact(content)}
-            out.append(message)
-        return out
+            if isinstance(message.get("content"), str):
+                self.collect(message["content"])
+        return [{**m, "content": self.replace(m["content"])} if isinstance(m.get("content"), str) else m
+                for m in messages]
 
 
 def is_dotenv(path: str) -> bool:

@@ -178,6 +178,20 @@ def route(
         reason = f"{tool_note}; {reason}"
 
     # 5. budget
+    return within_budget(config, RouteDecision(chosen, config.tiers[chosen].models, reason, rule_id, pinned),
+                         tokens, spend, price_of, expected_output_tokens)
+
+
+def within_budget(config: Config, decision: RouteDecision, tokens: int, spend: Spend,
+                  price_of: PriceOf | None = None, expected_output_tokens: int | None = None) -> RouteDecision:
+    """The budget step alone: `decision` as the budget lets it run given `spend` — unchanged,
+    downgraded, or blocked (see the module doc). Run again on fresh spend when a request
+    reserves its money (engine `_reserve`), so a decision made before other requests settled
+    still cannot overspend."""
+    if decision.blocked or decision.tier not in config.tiers:
+        return decision
+    chosen, reason, rule_id, pinned = decision.tier, decision.reason, decision.rule, decision.pinned
+    order = config.tier_order
     b = config.budgets
     limits = [(name, limit - used) for name, limit, used in
               (("daily", b.daily_usd, spend.today_usd), ("monthly", b.monthly_usd, spend.month_usd))
@@ -214,7 +228,9 @@ def route(
                 if not fits(estimate):
                     blocked = True
                     reason = f"{which} budget spent ({_money(max(remaining, 0.0))} left) and no tier fits; refused"
-    return RouteDecision(chosen, config.tiers[chosen].models, reason, rule_id, pinned, blocked, estimate)
+    models = decision.models if chosen == decision.tier else config.tiers[chosen].models
+    return attrs.evolve(decision, tier=chosen, models=models, reason=reason, rule=rule_id,
+                        blocked=blocked, estimated_usd=estimate)
 
 
 def chain(config: Config, decision: RouteDecision) -> list[tuple[str, ModelEntry]]:

@@ -42,6 +42,7 @@ from routerls import __version__
 from routerls import actions as actions_mod
 from routerls import tools as tools_mod
 from routerls.config import STRATEGIES, Config, ConfigError, load_config
+from routerls.files import FileRefused, read_text
 from routerls.router import RouteError, Spend, route
 from routerls.status import (
     Scrubber,
@@ -498,8 +499,14 @@ async def resolve_code_action(ls: RouterServer, action: T.CodeAction) -> T.CodeA
 # --- routerls.run ----------------------------------------------------------------------------
 
 def _to_range(value: Any) -> Range:
+    """An LSP range from JSON; TypeError unless every number is an integer."""
+    def num(v: Any) -> int:
+        if type(v) is not int:
+            raise TypeError(f"expected an integer, got {type(v).__name__}")
+        return v
+
     s, e = value["start"], value["end"]
-    return Range(Position(int(s["line"]), int(s["character"])), Position(int(e["line"]), int(e["character"])))
+    return Range(Position(num(s["line"]), num(s["character"])), Position(num(e["line"]), num(e["character"])))
 
 
 def _lsp_range(r: Range) -> T.Range:
@@ -522,6 +529,18 @@ def _diagnostics_for(ls: RouterServer, uri: str, rng: Range, given: Any):
     return tuple(out)
 
 
+def _read_unopened(ls: RouterServer, uri: Any) -> str:
+    """A document the client never opened, read from disk: only a `file:` URI of a regular file
+    inside the workspace, within `limits.max_file_bytes` (the URI is untrusted input)."""
+    path = to_fs_path(uri) if isinstance(uri, str) and uri.startswith("file:") else None
+    if path is None:
+        raise FileRefused(f"{uri!r}: not a file: URI the editor has open; open the document first")
+    if ls.root is None:
+        raise FileRefused(f"{path}: not open in the editor, and there is no workspace folder to read it "
+                          "from; open the document first")
+    return read_text(path, root=ls.root, max_bytes=ls.config.limits.max_file_bytes)
+
+
 def _language_of(uri: str, doc: Any) -> str:
     if doc is not None and doc.language_id:
         return doc.language_id
@@ -541,7 +560,7 @@ async def run_command(ls: RouterServer, *arguments: Any) -> dict[str, Any]:
 
 
 async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: Any = None) -> dict[str, Any]:
-    from routerls.engine import EngineError, RunRequest
+    from routerls.engine import EngineError, RunRequest, checked
 
     follow_up = bool(args.get("followUp"))
     name = args.get("action")
@@ -554,19 +573,34 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
         ls.notify_user(T.MessageType.Error, f"routerls: {message}")
         return {"state": "error", "message": message}
     uri = args["uri"]
-    was_open = uri in ls.workspace.text_documents
-    doc = ls.workspace.get_text_document(uri)
     try:
+        rng = _to_range(args["range"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        message = "routerls.run: `range` must be {start: {line, character}, end: {line, character}} of integers"
+        ls.notify_user(T.MessageType.Error, f"routerls: {message}")
+        return {"state": "error", "message": message}
+    doc = ls.workspace.text_documents.get(uri) if isinstance(uri, str) else None
+    was_open = doc is not None
+    if doc is not None:
         text, version = doc.source, doc.version
-    except OSError as exc:
-        return {"state": "error", "message": f"cannot read {uri}: {exc}"}
-    rng = _to_range(args["range"])
+    else:
+        try:
+            text, version = _read_unopened(ls, uri), None
+        except FileRefused as exc:
+            ls.notify_user(T.MessageType.Error, f"routerls: {exc}")
+            return {"state": "error", "message": str(exc)}
     req = RunRequest(action=action.name, path=to_fs_path(uri) or uri, text=text, range=rng,
                      language_id=_language_of(uri, doc),
                      diagnostics=_diagnostics_for(ls, uri, rng, args.get("diagnostics")),
                      tier=args.get("tier"), instruction=args.get("instruction"), encoding=ls.encoding,
                      follow_up=follow_up,
                      workspace_root=str(ls.root) if ls.root else None)
+    try:  # a range past the end or reversed, as a racing editor may send it
+        req = checked(req)
+    except EngineError as exc:
+        ls.notify_user(T.MessageType.Error, f"routerls: {exc}")
+        return {"state": "error", "message": str(exc)}
+    rng = req.range
     _, tier, model = ls.title_of(action, req.language_id)
     token = f"routerls-{os.urandom(6).hex()}"
     progress = await _progress_begin(ls, token, f"AI: {action.title}", f"{tier or ''} · {model or ''}")
@@ -858,21 +892,41 @@ def setup_logging(scrub: Scrubber) -> None:
     root.setLevel(logging.INFO)
 
 
-def serve(tcp: str | None = None) -> int:
-    """Run the server on stdio, or on `HOST:PORT` with `tcp`. Returns the exit code."""
+def serve(tcp: str | None = None, max_message_bytes: int | None = None) -> int:
+    """Run the server on stdio, or on loopback `HOST:PORT` with `tcp` (a client must present
+    the token first; see transport.py). Returns the exit code."""
+    import sys
+
+    from routerls import transport
+
     setup_logging(server.scrub)
+    limit = max_message_bytes or transport.MAX_MESSAGE_BYTES
     if tcp:
         host, _, port = tcp.rpartition(":")
+        host = host.strip("[]")
         if not port.isdigit():
-            print(f"routerls: --tcp {tcp!r}: use HOST:PORT", file=__import__("sys").stderr)
+            print(f"routerls: --tcp {tcp!r}: use HOST:PORT", file=sys.stderr)
             return 2
-        server.start_tcp(host or "127.0.0.1", int(port))
-    else:
-        import sys
+        if not transport.is_loopback(host):
+            print(f"routerls: --tcp {tcp!r}: routerls listens on loopback only (127.0.0.1 or ::1); "
+                  "reach it from elsewhere through an SSH tunnel", file=sys.stderr)
+            return 2
+        try:
+            secret, where = transport.token(data_dir())
+        except OSError as exc:
+            print(f"routerls: cannot create the TCP token in {data_dir()}: {exc.strerror}; "
+                  f"set {transport.TOKEN_ENV}", file=sys.stderr)
+            return 2
 
-        # stdout carries LSP: anything else written there (litellm logs INFO records to
-        # sys.stdout) breaks strict clients such as VS Code and Neovim, so all of it goes to stderr
-        protocol_out = sys.stdout.buffer
-        sys.stdout = sys.stderr
-        server.start_io(sys.stdin.buffer, protocol_out)
-    return 0
+        def announce(address: str) -> None:
+            message = f"routerls: listening on {address}; clients send the token from {where} first"
+            log.info("%s", message)
+            print(message, file=sys.stderr, flush=True)
+
+        return transport.serve_tcp(server, host or "127.0.0.1", int(port), secret, max_bytes=limit,
+                                   announce=announce)
+    # stdout carries LSP: anything else written there (litellm logs INFO records to
+    # sys.stdout) breaks strict clients such as VS Code and Neovim, so all of it goes to stderr
+    protocol_out = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    return transport.serve_stdio(server, sys.stdin.buffer, protocol_out, max_bytes=limit)

@@ -108,3 +108,19 @@ def line_ending(text: str) -> str:
     """The document's dominant line ending, so edits keep CRLF files CRLF."""
     crlf = text.count("\r\n")
     return "\r\n" if crlf and crlf >= text.count("\n") - crlf else "\n"
+
+
+def normalise_range(text: str, rng: Range, encoding: str = UTF16) -> Range:
+    """`rng` as a range that exists in `text`: start before end, and each position clamped to
+    the document (a line past the end goes to the end, a column past its line to the line's
+    end). Editors send such ranges after an edit raced the request; downstream code may then
+    index lines freely."""
+    starts = line_starts(text)
+
+    def clamp(pos: Position) -> Position:
+        return position_of(text, offset_of(text, pos, encoding, starts), encoding, starts)
+
+    start, end = clamp(rng.start), clamp(rng.end)
+    if end < start:
+        start, end = end, start
+    return Range(start, end)

@@ -134,7 +134,8 @@ async def test_serve_over_tcp(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "ROUTERLS_DATA_DIR": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    env = {**os.environ, "ROUTERLS_DATA_DIR": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path),
+           "ROUTERLS_TCP_TOKEN": "test-token"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "routerls", "serve", "--tcp",
                                                 f"127.0.0.1:{port}", env=env)
     try:
@@ -146,7 +147,8 @@ async def test_serve_over_tcp(tmp_path):
                 await asyncio.sleep(0.05)
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                            "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
-        writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        # the token line first (see transport.py); without it the connection is closed
+        writer.write(b"routerls-token test-token\r\n" + b"Content-Length: %d\r\n\r\n" % len(body) + body)
         await writer.drain()
         length = 0
         while (line := await asyncio.wait_for(reader.readline(), 10)) not in (b"\r\n", b""):
