@@ -355,3 +355,12 @@ refused). The last column counts the attempts that did not answer, by cause.</p>
 {_models_table(summary)}</section>
 </body></html>
 """
+
+
+def render_message(text: str) -> str:
+    """A page with one line on it, under the same policy, for when there is nothing to chart."""
+    nonce = os.urandom(12).hex()
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv='
+            f'"Content-Security-Policy" content="default-src \'none\'; style-src \'nonce-{nonce}\'">'
+            f'<title>routerls spend</title><style nonce="{nonce}">{CSS}</style></head>'
+            f'<body><p class="empty">{escape(text)}</p></body></html>\n')
