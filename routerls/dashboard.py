@@ -223,13 +223,10 @@ def _period_table(summary: Summary, chart: str, field: str) -> str:
 def _tier_table(summary: Summary) -> str:
     answered = summary.answered_per_tier()
     total = sum(answered.values()) or 1
-    cost = summary.per_period("cost_usd")
-    saved = summary.per_period("saved_usd")
+    cost, saved = summary.per_tier("cost_usd"), summary.per_tier("saved_usd")
     rows = []
     for t in summary.tiers:
-        c = sum(v for (_, tier), v in cost.items() if tier == t)
-        s = sum(v for (_, tier), v in saved.items() if tier == t)
-        n = answered.get(t, 0)
+        c, s, n = cost.get(t, 0.0), saved.get(t, 0.0), answered.get(t, 0)
         if not n and not c and not s:
             continue
         rows.append(f'<tr data-tier="{_attr(t)}"><th>{_attr(t)}</th><td>{n}</td><td>{n / total:.0%}</td>'
