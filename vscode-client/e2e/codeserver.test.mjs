@@ -338,8 +338,45 @@ test("Explain opens its markdown rendered beside the code", async () => {
   await shot("06-explain");
 });
 
-test("clicking the status bar opens the spend report", async () => {
+/** The dashboard webview's page (the panel renders the server's HTML with scripts off). */
+const dashboardFrame = () => page.locator("iframe.webview").last().contentFrame().locator("#active-frame").contentFrame();
+
+/** The dashboard's figure for today's spend and its "today" total, as the page shows them. */
+async function dashboardToday() {
+  const frame = dashboardFrame();
+  const today = new Date();
+  const day = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, "0")}-${String(today.getDate()).padStart(2, "0")}`;
+  const bar = frame.locator(`svg[data-chart="spend"] g.period[data-period="${day}"]`);
+  await bar.waitFor({ state: "attached" });
+  return {
+    barUsd: Number(await bar.getAttribute("data-usd")),
+    tiers: await bar.locator("rect.bar").evaluateAll((rs) => rs.map((r) => r.dataset.tier)),
+    todayText: (await frame.locator('[data-total="today"] .value').innerText()).trim(),
+    sessionText: (await frame.locator('[data-total="session"] .value').innerText()).trim(),
+  };
+}
+
+test("clicking the status bar opens the spend dashboard: today's bar by tier, the status bar's totals", async () => {
   await statusItem().click();
+  await page.locator(".part.editor .tab").filter({ hasText: "routerls spend" }).waitFor();
+  const frame = dashboardFrame();
+  await frame.locator('svg[data-chart="spend"]').waitFor({ state: "attached" });
+  assert.equal(await frame.locator("script").count(), 0);
+  const seen = await dashboardToday();
+  assert.equal(Math.round(seen.barUsd * 1e4), Math.round(spent.today * 1e4), "today's bar, to a hundredth of a cent");
+  assert.deepEqual(seen.tiers.sort(), ["cheap", "local", "mid"]); // fix on mid, explain on cheap, docstring on local
+  assert.equal(seen.todayText, usd(spent.today));
+  assert.equal(seen.sessionText, usd(spent.session));
+  // one row per model: the seeded `rl-mid` and this session's `openai/rl-mid` are one
+  const models = await frame.locator('table[data-chart="models"] tr[data-model]').evaluateAll((rs) => rs.map((r) => r.dataset.model));
+  assert.deepEqual(models.filter((m) => m.includes("rl-mid")), ["rl-mid"]);
+  await shot("07-dashboard");
+});
+
+test("the Markdown spend report stays a command", async () => {
+  await page.keyboard.press("F1");
+  await page.locator(".quick-input-widget input").fill(">routerls: Show spend report");
+  await page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "Show spend report" }).first().click();
   await page.locator(".part.editor .tab").filter({ hasText: /Preview report-/ }).waitFor();
   const preview = page.locator("iframe.webview").last().contentFrame().locator("#active-frame").contentFrame();
   await preview.getByText("routerls spend by model").waitFor();
@@ -347,7 +384,7 @@ test("clicking the status bar opens the spend report", async () => {
   assert.match(body, /rl-mid/);
   assert.match(body, /rl-cheap/);
   assert.match(body, new RegExp(`today \\${usd(spent.today)}`));
-  await shot("07-spend-report");
+  await shot("07b-spend-report");
 });
 
 test("cancelling a running action from its progress notification leaves the text unchanged", async () => {
@@ -407,4 +444,18 @@ test("hover explain shows the explanation on hover", async () => {
   await word.hover();
   await hover.first().waitFor({ state: "visible" });
   await expectStatus(idle());
+});
+
+test("the dashboard has refreshed after the runs that followed it", async () => {
+  await page.locator(".part.editor .tab").filter({ hasText: "routerls spend" }).click();
+  const deadline = Date.now() + 15000;
+  let seen;
+  while (Date.now() < deadline) {
+    seen = await dashboardToday().catch(() => null);
+    if (seen && seen.todayText === usd(spent.today)) break;
+    await page.waitForTimeout(200);
+  }
+  assert.equal(seen?.todayText, usd(spent.today));
+  assert.equal(Math.round(seen.barUsd * 1e4), Math.round(spent.today * 1e4));
+  await shot("12-dashboard-refreshed");
 });
