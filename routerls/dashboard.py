@@ -302,9 +302,18 @@ svg text { fill: currentColor; font-size: 11px; }
 table.data { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; margin: 4px 0; }
 table.data th, table.data td { padding: 3px 8px; border-bottom: 1px solid var(--vscode-panel-border, #e6e9ed); text-align: right; }
 table.data th:first-child, table.data td.causes { text-align: left; }
+table[data-chart="tasks"] th:nth-child(n+4), table[data-chart="tasks"] td:nth-child(n+4) { text-align: left; }
 svg.rate-bar { width: 170px; height: 14px; vertical-align: middle; }
 details summary { cursor: pointer; color: var(--vscode-descriptionForeground, #59636e); }
 """
+
+
+def month_from(summary: Summary) -> str:
+    """The month chart starts at `--since` when that falls inside this month."""
+    first = summary.today.replace(day=1)
+    if summary.since is not None and summary.since > first:
+        return f" (counted from {summary.since.isoformat()}, the report's start)"
+    return ""
 
 
 def render_html(summary: Summary, *, title: str = "routerls spend", nonce: str | None = None,
@@ -337,7 +346,7 @@ were paid for){'; the dashed line is the daily budget' if daily else ''}.</p>
 cost; the tools tier costs nothing, so all it does is saved.</p>
 {_legend(summary)}{stacked_bars(summary, "saved_usd", "savings")}{_period_table(summary, "savings", "saved_usd")}</section>
 <section id="month"><h2>This month so far</h2>
-<p class="note">Spend added up day by day since the 1st, against the monthly budget.</p>
+<p class="note">Spend added up day by day since the 1st{month_from(summary)}, against the monthly budget.</p>
 {month_line(summary)}</section>
 <section id="tiers"><h2>Share of requests per tier</h2>
 <p class="note">Answered calls per tier: how much of the work each tier did, tools at $0 included.</p>

@@ -1,11 +1,11 @@
 """The ledger read for people: one query layer behind `routerls report` (table and `--json`),
 the server's Markdown report and the HTML dashboard, so every view adds up the same way.
 
-Two SQL passes do the work whatever the ledger's size: calls grouped by local day, tier, model,
-task, action and outcome (a few hundred groups), and requests grouped by task (for the
-escalation rate). Everything else — weeks, models, tiers, top actions — is folded from those
-groups in Python. Model ids are mapped through the config's tiers, so `openai/rl-mid` and
-`rl-mid` from one config entry are one row, named as titles name it (`label`, else the id's last
+Three SQL passes do the work whatever the ledger's size: calls per tier, model, task, action and
+outcome; calls per local day and tier; requests per task (for the escalation rate). Everything
+else — weeks, models, tiers, top actions, fallback causes — is folded from those few hundred rows
+in Python. Model ids are mapped through the config's tiers, so `openai/rl-mid` and `rl-mid` from
+one config entry are one row, named as titles name it (the entry's `name`, else the id's last
 part).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from routerls.config import Config
     from routerls.ledger import Ledger
 
-ReportBy = Literal["model", "day", "week", "action"]
 BY = ("model", "day", "week", "action")
 TOOLS = "tools"  # the tools tier (tools.TIER), named here so reading the ledger imports nothing heavy
 
@@ -191,27 +190,26 @@ def rows_of(groups: Iterable[Group | DayCell], by: str) -> list[ReportRow]:
 
 
 def _since_iso(since: date | None) -> str:
-    if since is None:
-        return ""
     from routerls.ledger import _iso
 
-    return _iso(datetime.combine(since, time()).astimezone())
+    return _iso(datetime.combine(since, time()).astimezone()) if since is not None else ""
 
 
-def _ts(since: date | None) -> str:
-    """`ts >=` for SQL: without `since` every row is read, and a plain scan beats walking the
-    ts index and looking each row up (`+ts` keeps SQLite off the index)."""
-    return "ts >=" if since is not None else "+ts >="
+def _where(since: date | None) -> tuple[str, tuple]:
+    """`WHERE ts >= ?` from local midnight of `since`; nothing without it, so SQLite scans the
+    table instead of walking the ts index and looking every row up."""
+    return ("WHERE ts >= ?", (_since_iso(since),)) if since is not None else ("", ())
 
 
 def read_groups(ledger: Ledger, since: date | None = None,
                 keys: Mapping[str, str] | None = None) -> list[Group]:
     """The calls since `since` (local midnight) grouped by tier, model, task, action and outcome;
     model ids mapped through `keys`."""
+    where, params = _where(since)
     rows = ledger.select(
-        """SELECT tier, model, task, action, outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens),
-                  SUM(cost_usd), SUM(counterfactual_usd)
-           FROM calls WHERE ts >= ? GROUP BY 1, 2, 3, 4, 5""".replace("ts >=", _ts(since)), (_since_iso(since),))
+        f"""SELECT tier, model, task, action, outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens),
+                   SUM(cost_usd), SUM(counterfactual_usd)
+            FROM calls {where} GROUP BY 1, 2, 3, 4, 5""", params)
     keys = keys or {}
     merged: dict[tuple, list] = {}
     for tier, model, task, action, outcome, calls, inp, out, cost, cf in rows:
@@ -262,12 +260,13 @@ def read_tasks(ledger: Ledger, since: date | None = None,
                groups: Iterable[Group] = ()) -> list[TaskStats]:
     """Requests per task, those with a rejected answer (`bad_output`: the checks failed and the
     engine escalated or refused), and the outcomes of the attempts that did not answer."""
-    since_iso = _since_iso(since)
+    where, params = _where(since)
+    # a request has one task; MIN() lets SQLite group in request_id index order, without a sort
     requests = ledger.select(
-        """SELECT task, COUNT(*), SUM(rejected) FROM (
-               SELECT MIN(task) AS task, MAX(outcome = 'bad_output') AS rejected FROM calls
-               WHERE ts >= ? GROUP BY request_id)
-           GROUP BY task""".replace("ts >=", _ts(since)), (since_iso,))
+        f"""SELECT task, COUNT(*), SUM(rejected) FROM (
+                SELECT MIN(task) AS task, MAX(outcome = 'bad_output') AS rejected FROM calls
+                {where} GROUP BY request_id)
+            GROUP BY task""", params)
     counted: dict[tuple[str, str], int] = {}
     for g in groups:
         if g.outcome != "ok":
