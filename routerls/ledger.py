@@ -288,8 +288,9 @@ class Ledger:
 
         if by not in spend_report.BY:
             raise ValueError(f"report by {by!r}; allowed: model, day, week, action")
-        read = spend_report.read_days if by in ("day", "week") else spend_report.read_groups
-        return spend_report.rows_of(read(self, since), by)
+        if by in ("day", "week"):
+            return spend_report.rows_of(spend_report.read_days(self, since), by)
+        return spend_report.read_by(self, by, since)
 
     def rows(self, request_id: str | None = None) -> list[LedgerRow]:
         """Rows in insertion order, optionally of one request (for tests and `routerls report`)."""

@@ -1,10 +1,10 @@
 """The ledger read for people: one query layer behind `routerls report` (table and `--json`),
 the server's Markdown report and the HTML dashboard, so every view adds up the same way.
 
-Three SQL passes do the work whatever the ledger's size: calls per tier, model, task, action and
-outcome; calls per local day and tier; requests per task (for the escalation rate). Everything
-else — weeks, models, tiers, top actions, fallback causes — is folded from those few hundred rows
-in Python. Model ids are mapped through the config's tiers, so `openai/rl-mid` and `rl-mid` from
+A few narrow SQL passes do the work whatever the ledger's size — calls per model, per action, per
+local day and tier, failed attempts per task and cause, requests per task — each a small sort or an
+index walk (one pass grouped by every column at once sorted 100 000 rows by five keys and cost
+more than these together). Weeks, tiers and totals are folded from the day rows in Python. Model ids are mapped through the config's tiers, so `openai/rl-mid` and `rl-mid` from
 one config entry are one row, named as titles name it (the entry's `name`, else the id's last
 part).
 """
@@ -25,22 +25,6 @@ if TYPE_CHECKING:
 
 BY = ("model", "day", "week", "action")
 TOOLS = "tools"  # the tools tier (tools.TIER), named here so reading the ledger imports nothing heavy
-
-
-@attrs.frozen
-class Group:
-    """The calls of one tier, model, task, action and outcome (any day in the period)."""
-
-    tier: str
-    model: str  # the name users see (mapped through the config)
-    task: str
-    action: str
-    outcome: str
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-    counterfactual_usd: float
 
 
 @attrs.frozen
@@ -97,7 +81,8 @@ class Summary:
     by: str  # day | week: the time axis of the charts
     since: date | None
     tiers: tuple[str, ...]  # tools, then the config's tiers cheapest first, then any others
-    groups: tuple[Group, ...]
+    models: tuple[ReportRow, ...]  # most expensive first
+    actions: tuple[ReportRow, ...]
     days: tuple[DayCell, ...]
     tasks: tuple[TaskStats, ...]
     totals: Totals
@@ -107,7 +92,11 @@ class Summary:
 
     def rows(self, by: str) -> list[ReportRow]:
         """Totals by model, action, day or week, as `ledger.report` always gave them."""
-        return rows_of(self.days if by in ("day", "week") else self.groups, by)
+        if by == "model":
+            return list(self.models)
+        if by == "action":
+            return list(self.actions)
+        return rows_of(self.days, by)
 
     def _period(self, cell: DayCell) -> str:
         return cell.week if self.by == "week" else cell.day
@@ -168,25 +157,20 @@ def model_keys(config: Config | None) -> dict[str, str]:
     return keys
 
 
-def rows_of(groups: Iterable[Group | DayCell], by: str) -> list[ReportRow]:
-    """Fold groups (by model/action) or day cells (by day/week) into report rows: the most
-    expensive first by model/action, in time order by day/week."""
-    if by not in BY:
+def rows_of(cells: Iterable[DayCell], by: str) -> list[ReportRow]:
+    """Fold day cells into report rows per day or ISO week, in time order."""
+    if by not in ("day", "week"):
         raise ValueError(f"report by {by!r}; allowed: {', '.join(BY)}")
     totals: dict[str, list] = {}
-    for g in groups:
-        key = getattr(g, by)
-        t = totals.setdefault(key, [0, 0, 0, 0.0, 0.0])
-        t[0] += g.calls
-        t[1] += g.input_tokens
-        t[2] += g.output_tokens
-        t[3] += g.cost_usd
-        t[4] += g.counterfactual_usd
-    rows = [ReportRow(key, calls, inp, out, cost, cf, cf - cost)
-            for key, (calls, inp, out, cost, cf) in totals.items()]
-    if by in ("day", "week"):
-        return sorted(rows, key=lambda r: r.key)
-    return sorted(rows, key=lambda r: (-r.cost_usd, r.key))
+    for c in cells:
+        t = totals.setdefault(getattr(c, by), [0, 0, 0, 0.0, 0.0])
+        t[0] += c.calls
+        t[1] += c.input_tokens
+        t[2] += c.output_tokens
+        t[3] += c.cost_usd
+        t[4] += c.counterfactual_usd
+    return [ReportRow(key, calls, inp, out, cost, cf, cf - cost)
+            for key, (calls, inp, out, cost, cf) in sorted(totals.items())]
 
 
 def _since_iso(since: date | None) -> str:
@@ -201,26 +185,28 @@ def _where(since: date | None) -> tuple[str, tuple]:
     return ("WHERE ts >= ?", (_since_iso(since),)) if since is not None else ("", ())
 
 
-def read_groups(ledger: Ledger, since: date | None = None,
-                keys: Mapping[str, str] | None = None) -> list[Group]:
-    """The calls since `since` (local midnight) grouped by tier, model, task, action and outcome;
-    model ids mapped through `keys`."""
+def read_by(ledger: Ledger, column: str, since: date | None = None,
+            keys: Mapping[str, str] | None = None) -> list[ReportRow]:
+    """Totals per `model` or `action` since `since` (local midnight), the most expensive first;
+    model ids mapped through `keys`, so two ids of one config entry add up to one row."""
+    assert column in ("model", "action"), column
     where, params = _where(since)
     rows = ledger.select(
-        f"""SELECT tier, model, task, action, outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens),
-                   SUM(cost_usd), SUM(counterfactual_usd)
-            FROM calls {where} GROUP BY 1, 2, 3, 4, 5""", params)
+        f"""SELECT {column}, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd),
+                   SUM(counterfactual_usd)
+            FROM calls {where} GROUP BY 1""", params)
     keys = keys or {}
-    merged: dict[tuple, list] = {}
-    for tier, model, task, action, outcome, calls, inp, out, cost, cf in rows:
-        k = (tier, keys.get(model, model), task, action, outcome)
-        t = merged.setdefault(k, [0, 0, 0, 0.0, 0.0])
+    merged: dict[str, list] = {}
+    for key, calls, inp, out, cost, cf in rows:
+        t = merged.setdefault(keys.get(key, key), [0, 0, 0, 0.0, 0.0])
         t[0] += calls
         t[1] += inp or 0
         t[2] += out or 0
         t[3] += cost or 0.0
         t[4] += cf or 0.0
-    return [Group(*k, *v) for k, v in sorted(merged.items())]
+    return sorted((ReportRow(k, calls, inp, out, cost, cf, cf - cost)
+                   for k, (calls, inp, out, cost, cf) in merged.items()),
+                  key=lambda r: (-r.cost_usd, r.key))
 
 
 def read_days(ledger: Ledger, since: date | None = None) -> list[DayCell]:
@@ -256,8 +242,7 @@ def read_days(ledger: Ledger, since: date | None = None) -> list[DayCell]:
     return cells
 
 
-def read_tasks(ledger: Ledger, since: date | None = None,
-               groups: Iterable[Group] = ()) -> list[TaskStats]:
+def read_tasks(ledger: Ledger, since: date | None = None) -> list[TaskStats]:
     """Requests per task, those with a rejected answer (`bad_output`: the checks failed and the
     engine escalated or refused), and the outcomes of the attempts that did not answer."""
     where, params = _where(since)
@@ -267,12 +252,10 @@ def read_tasks(ledger: Ledger, since: date | None = None,
                 SELECT MIN(task) AS task, MAX(outcome = 'bad_output') AS rejected FROM calls
                 {where} GROUP BY request_id)
             GROUP BY task""", params)
-    counted: dict[tuple[str, str], int] = {}
-    for g in groups:
-        if g.outcome != "ok":
-            counted[(g.task, g.outcome)] = counted.get((g.task, g.outcome), 0) + g.calls
     causes: dict[str, list[tuple[str, int]]] = {}
-    for (task, outcome), n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0][1])):
+    for task, outcome, n in ledger.select(
+            f"""SELECT task, outcome, COUNT(*) FROM calls {where + ' AND' if where else 'WHERE'}
+                outcome != 'ok' GROUP BY 1, 2 ORDER BY 3 DESC, 2""", params):
         causes.setdefault(task, []).append((outcome, n))
     stats = [TaskStats(task, n, int(rejected or 0), tuple(causes.get(task, ())))
              for task, n, rejected in requests]
@@ -290,20 +273,22 @@ def summarize(ledger: Ledger, *, by: str = "day", since: date | None = None,
     """Everything the reports and the dashboard show, read in one go."""
     if by not in ("day", "week"):
         raise ValueError(f"dashboard by {by!r}; allowed: day, week")
-    groups = read_groups(ledger, since, model_keys(config))
+    models = read_by(ledger, "model", since, model_keys(config))
+    actions = read_by(ledger, "action", since)
     days = read_days(ledger, since)
-    tasks = read_tasks(ledger, since, groups)
+    tasks = read_tasks(ledger, since)
     spend = ledger.spend(session, now)
-    cost = sum(g.cost_usd for g in groups)
-    cf = sum(g.counterfactual_usd for g in groups)
+    cost = sum(c.cost_usd for c in days)
+    cf = sum(c.counterfactual_usd for c in days)
     totals = Totals(cost_usd=cost, counterfactual_usd=cf, saved_usd=cf - cost,
                     today_usd=spend.today_usd, month_usd=spend.month_usd,
                     session_usd=spend.session_usd if session is not None else None,
-                    saved_all_usd=spend.saved_usd, calls=sum(g.calls for g in groups),
+                    saved_all_usd=spend.saved_usd, calls=sum(c.calls for c in days),
                     requests=sum(t.requests for t in tasks))
     budgets = config.budgets if config is not None else None
-    return Summary(by=by, since=since, tiers=tier_order(config, (g.tier for g in groups)),
-                   groups=tuple(groups), days=tuple(days), tasks=tuple(tasks), totals=totals,
+    return Summary(by=by, since=since, tiers=tier_order(config, (c.tier for c in days)),
+                   models=tuple(models), actions=tuple(actions), days=tuple(days), tasks=tuple(tasks),
+                   totals=totals,
                    daily_budget_usd=budgets.daily_usd if budgets else None,
                    monthly_budget_usd=budgets.monthly_usd if budgets else None,
                    today=(now or datetime.now()).astimezone().date())
