@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from routerls.status import money
+from routerls.money import money
 
 LANGUAGES = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
              ".tsx": "typescriptreact", ".jsx": "javascriptreact", ".go": "go", ".rs": "rust",
@@ -246,6 +246,8 @@ def _print_diff(console, old: str, new: str, path: str) -> None:
 def cmd_report(args, console) -> int:
     from rich.table import Table
 
+    from routerls import spend_report
+
     since = None
     if args.since:
         try:
@@ -253,31 +255,63 @@ def cmd_report(args, console) -> int:
         except ValueError:
             raise UsageError(f"--since {args.since!r}: use YYYY-MM-DD") from None
     ledger = _ledger()
-    rows = ledger.report(args.by, since)
-    spend = ledger.spend(None)
+    summary = spend_report.summarize(ledger, by=args.by if args.by in ("day", "week") else "day",
+                                     since=since, config=_report_config())
+    if args.html or args.out or args.open:
+        return _write_dashboard(summary, args, ledger.path.parent)
     if args.json:
-        print(json.dumps({"by": args.by, "since": args.since,
-                          "rows": [_row_json(r) for r in rows],
-                          "today_usd": spend.today_usd, "month_usd": spend.month_usd}))
+        print(json.dumps(spend_report.report_json(summary, args.by)))
         return 0
+    rows = summary.rows(args.by)
     table = Table(title=f"routerls spend by {args.by}" + (f" since {args.since}" if args.since else ""))
+    widest = max((len(str(r.key)) for r in rows), default=len(args.by))
     for col in (args.by, "calls", "tokens in", "tokens out", "cost", "always-frontier", "saved"):
-        table.add_column(col, justify="left" if col == args.by else "right")
+        if col == args.by:  # names are read whole; the headers of the figures may wrap
+            table.add_column(col, no_wrap=True, min_width=min(widest, 40))
+        else:
+            table.add_column(col, justify="right")
     for r in rows:
         table.add_row(str(r.key), str(r.calls), str(r.input_tokens), str(r.output_tokens),
                       money(r.cost_usd), money(r.counterfactual_usd), money(r.saved_usd))
     console.print(table)
-    total = sum(r.cost_usd for r in rows)
-    saved = sum(r.saved_usd for r in rows)
-    console.print(f"total {money(total)} · saved {money(saved)} vs always-frontier · "
-                  f"today {money(spend.today_usd)} · this month {money(spend.month_usd)}")
+    t = summary.totals
+    console.print(f"total {money(t.cost_usd)} · saved {money(t.saved_usd)} vs always-frontier · "
+                  f"today {money(t.today_usd)} · this month {money(t.month_usd)}")
     return 0
 
 
-def _row_json(r) -> dict:
-    return {"key": str(r.key), "calls": r.calls, "input_tokens": r.input_tokens,
-            "output_tokens": r.output_tokens, "cost_usd": r.cost_usd,
-            "counterfactual_usd": r.counterfactual_usd, "saved_usd": r.saved_usd}
+def _report_config():
+    """The config for model names and budgets; a report still runs on a broken one (raw ids)."""
+    from routerls.config import ConfigError, load_config
+
+    try:
+        return load_config(Path.cwd())
+    except ConfigError as exc:
+        print(f"routerls: model names and budgets not read ({exc})", file=sys.stderr)
+        return None
+
+
+def _write_dashboard(summary, args, data_dir: Path) -> int:
+    """`--html`: the dashboard to `--out` (`-`: standard output; default: beside the ledger)."""
+    from routerls.dashboard import render_html
+
+    html = render_html(summary)
+    if args.out == "-":
+        sys.stdout.write(html)
+        return 0
+    path = Path(args.out) if args.out else data_dir / "dashboard.html"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the dashboard: {exc.strerror}") from None
+    print(f"wrote {path}")
+    if args.open:
+        import webbrowser  # honours $BROWSER
+
+        if not webbrowser.open(path.resolve().as_uri()):
+            print(f"routerls: no browser found; open {path.resolve().as_uri()}", file=sys.stderr)
+    return 0
 
 
 def cmd_doctor(args, console) -> int:
@@ -517,7 +551,11 @@ def make_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="spend per model/day/week/action, and savings vs always-frontier")
     rep.add_argument("--by", choices=("model", "day", "week", "action"), default="model")
     rep.add_argument("--since", metavar="YYYY-MM-DD")
-    rep.add_argument("--json", action="store_true")
+    rep.add_argument("--json", action="store_true", help="the figures at full precision")
+    rep.add_argument("--html", action="store_true",
+                     help="the dashboard: one self-contained HTML page with charts (--by day|week)")
+    rep.add_argument("--out", metavar="FILE", help="where --html writes (default: beside the ledger; -: stdout)")
+    rep.add_argument("--open", action="store_true", help="open the dashboard in the default browser")
 
     sub.add_parser("doctor", help="check config, keys (names only), backends and workspace trust")
 

@@ -370,36 +370,21 @@ class Ledger:
                                 (model, _iso(day_start)))
         return int(count)
 
+    def select(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        """A read-only query for the report layer (`spend_report.py`)."""
+        return self._query(sql, params)
+
     def report(self, by: ReportBy = "model", since: date | None = None) -> list[ReportRow]:
         """Totals grouped by model, action, local day (`2025-01-31`) or ISO week (`2025-W05`),
-        most expensive first for model/action, in time order for day/week."""
-        if by not in ("model", "day", "week", "action"):
+        most expensive first for model/action, in time order for day/week (`spend_report`
+        does the adding up; model ids as recorded, since no config is at hand here)."""
+        from routerls import spend_report
+
+        if by not in spend_report.BY:
             raise ValueError(f"report by {by!r}; allowed: model, day, week, action")
-        params: list = []
-        where = ""
-        if since is not None:
-            where = "WHERE ts >= ?"
-            params.append(_iso(datetime.combine(since, time()).astimezone()))
-        rows = self._query(
-            f"SELECT {by if by in ('model', 'action') else 'ts'}, input_tokens, output_tokens, "
-            f"cost_usd, counterfactual_usd FROM calls {where}", params)
-        totals: dict[str, list] = {}
-        for key, inp, out, cost, counterfactual in rows:
-            if by in ("day", "week"):
-                local = datetime.fromisoformat(key).astimezone()
-                iso = local.isocalendar()
-                key = local.date().isoformat() if by == "day" else f"{iso.year}-W{iso.week:02d}"
-            t = totals.setdefault(key, [0, 0, 0, 0.0, 0.0])
-            t[0] += 1
-            t[1] += inp
-            t[2] += out
-            t[3] += cost
-            t[4] += counterfactual
-        out_rows = [ReportRow(key, calls, inp, out, cost, cf, cf - cost)
-                    for key, (calls, inp, out, cost, cf) in totals.items()]
         if by in ("day", "week"):
-            return sorted(out_rows, key=lambda r: r.key)
-        return sorted(out_rows, key=lambda r: (-r.cost_usd, r.key))
+            return spend_report.rows_of(spend_report.read_days(self, since), by)
+        return spend_report.read_by(self, by, since)
 
     def rows(self, request_id: str | None = None) -> list[LedgerRow]:
         """Rows in insertion order, optionally of one request (for tests and `routerls report`)."""

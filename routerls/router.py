@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from routerls.money import money
+
 if TYPE_CHECKING:
     from routerls.config import Config, ModelEntry
 
@@ -92,10 +94,6 @@ def estimate_usd(entry: ModelEntry, tokens_in: int, tokens_out: int, price_of: P
     if price is None:
         return None
     return (tokens_in * price[0] + tokens_out * price[1]) / 1_000_000
-
-
-def _money(x: float) -> str:
-    return f"${x:.4f}" if x < 0.01 else f"${x:.2f}"
 
 
 def route(
@@ -209,9 +207,9 @@ def within_budget(config: Config, decision: RouteDecision, tokens: int, spend: S
         if not fits(estimate):
             if b.on_exceed == "block":
                 blocked = True
-                left = _money(max(remaining, 0.0))
+                left = money(max(remaining, 0.0))
                 reason = (f"{which} budget: {left} left, and {chosen} would cost "
-                          f"{'an unknown amount' if estimate is None else '~' + _money(estimate)}; refused")
+                          f"{'an unknown amount' if estimate is None else '~' + money(estimate)}; refused")
             elif b.on_exceed == "warn" or pinned:
                 reason += f"; over the {which} budget ({'warn only' if not pinned else 'kept: you chose it'})"
             elif not pinned:
@@ -222,12 +220,12 @@ def within_budget(config: Config, decision: RouteDecision, tokens: int, spend: S
                     estimate = estimate_usd(config.tiers[order[i]].models[0], tokens, out_tokens, price_of)
                 chosen = order[i]
                 if chosen != start:
-                    reason = (f"{which} budget nearly spent ({_money(max(remaining, 0.0))} left), "
+                    reason = (f"{which} budget nearly spent ({money(max(remaining, 0.0))} left), "
                               f"so {chosen} instead of {start}")
                     rule_id = "budgets.on_exceed"
                 if not fits(estimate):
                     blocked = True
-                    reason = f"{which} budget spent ({_money(max(remaining, 0.0))} left) and no tier fits; refused"
+                    reason = f"{which} budget spent ({money(max(remaining, 0.0))} left) and no tier fits; refused"
     models = decision.models if chosen == decision.tier else config.tiers[chosen].models
     return attrs.evolve(decision, tier=chosen, models=models, reason=reason, rule=rule_id,
                         blocked=blocked, estimated_usd=estimate)

@@ -57,6 +57,7 @@ from routerls.text import Position, Range
 log = logging.getLogger("routerls")
 
 RUN, REPORT, SET_STRATEGY = "routerls.run", "routerls.report", "routerls.setStrategy"
+DASHBOARD = "routerls.dashboard"
 STATUS, SPEND = "$/routerls/status", "routerls/spend"
 DEFAULT_CLIENT_TIMEOUT_S = 10.0
 # initializationOptions / settings keys that are not the user's config section: the server's
@@ -822,16 +823,46 @@ def set_strategy(ls: RouterServer, *arguments: Any) -> dict[str, Any]:
     return {"ok": ok, "strategy": ls.config.strategy}
 
 
+async def _summary(ls: RouterServer, by: str = "day", since: Any = None):
+    """The report layer's reading of the ledger, off the event loop (a large ledger takes a
+    few hundred ms); None without a ledger."""
+    from datetime import date
+
+    from routerls import spend_report
+
+    if ls.ledger is None:
+        return None
+    day = date.fromisoformat(since) if isinstance(since, str) and since else None
+    return await asyncio.to_thread(spend_report.summarize, ls.ledger, by=by if by in ("day", "week") else "day",
+                                   since=day, config=ls.config, session=ls.session_id)
+
+
 @server.command(REPORT)
 async def report(ls: RouterServer, *arguments: Any) -> str:
     args = arguments[0] if arguments and isinstance(arguments[0], Mapping) else {}
     by = args.get("by", "model")
     ls.refresh_spend()
-    rows = ls.ledger.report(by, None) if ls.ledger is not None else []
-    markdown = report_markdown(rows, ls.spend, by)
+    summary = await _summary(ls, by)
+    markdown = report_markdown(summary.rows(by) if summary is not None else [], ls.spend, by)
     action = actions_mod.Action("report", "Spend report", "report", "", "markdown", "")
     await _show_markdown(ls, action, os.urandom(6).hex(), markdown)
     return markdown
+
+
+@server.command(DASHBOARD)
+async def dashboard(ls: RouterServer, *arguments: Any) -> str:
+    """The spend dashboard as one HTML page (`{by: day|week, since?: YYYY-MM-DD}`): the VS Code
+    webview shows it, Neovim and Emacs write it to a file for the browser."""
+    from routerls.dashboard import render_html, render_message
+
+    args = arguments[0] if arguments and isinstance(arguments[0], Mapping) else {}
+    try:
+        summary = await _summary(ls, str(args.get("by") or "day"), args.get("since"))
+    except ValueError as exc:
+        return render_message(f"routerls: {exc}")
+    if summary is None:
+        return render_message("routerls: spend is not recorded (the ledger could not be opened)")
+    return render_html(summary)
 
 
 @server.feature(SPEND)

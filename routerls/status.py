@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from routerls.money import money
+
 STATES = ("running", "done", "error", "cancelled")
 
 
@@ -60,11 +62,6 @@ def spend_payload(spend: SpendCache, daily_usd: float | None, monthly_usd: float
             "budget": {"dailyUsd": daily_usd, "monthlyUsd": monthly_usd}}
 
 
-def money(x: float) -> str:
-    """$0.000123 below a cent (sub-cent calls are the point), else $0.0123."""
-    return f"${x:.6f}" if 0 < x < 0.01 else f"${x:.4f}"
-
-
 def report_markdown(rows: Iterable[Any], spend: SpendCache, by: str = "model") -> str:
     """A spend summary as a Markdown table (rows as `ledger.report` gives them)."""
     rows = list(rows)
@@ -75,7 +72,7 @@ def report_markdown(rows: Iterable[Any], spend: SpendCache, by: str = "model") -
         lines.append(f"| {r.key} | {r.calls} | {r.input_tokens} | {r.output_tokens} | "
                      f"{money(r.cost_usd)} | {money(r.counterfactual_usd)} | {money(r.saved_usd)} |")
     if not rows:
-        lines.append("| (no calls yet) | 0 | 0 | 0 | $0.0000 | $0.0000 | $0.0000 |")
+        lines.append(f"| (no calls yet) | 0 | 0 | 0 | {money(0)} | {money(0)} | {money(0)} |")
     total = sum(r.cost_usd for r in rows)
     saved = sum(r.saved_usd for r in rows)
     lines += ["", (f"Total {money(total)}, saved {money(saved)} against always-frontier. "

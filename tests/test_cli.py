@@ -160,7 +160,7 @@ def test_report_json_and_table(project, model_server, capsys):
     assert main(["report", "--by", "model", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     [row] = report["rows"]
-    assert row["key"] == "openai/gpt-4o-mini" and row["calls"] == 1
+    assert row["key"] == "gpt-4o-mini" and row["calls"] == 1
     assert abs(row["saved_usd"] - (row["counterfactual_usd"] - row["cost_usd"])) < 1e-12 and row["saved_usd"] > 0
     assert main(["report", "--by", "action"]) == 0
     assert "fix" in capsys.readouterr().out

@@ -30,7 +30,7 @@ _missing = [what for what, there in (
 pytestmark = pytest.mark.skipif(
     bool(_missing), reason=f"not installed: {', '.join(_missing)}; run vscode-client/scripts/install-code-server.sh")
 
-TESTS = 8
+TESTS = 10
 
 
 def test_extension_in_code_server():
@@ -40,7 +40,8 @@ def test_extension_in_code_server():
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "# fail 0" in out and f"# pass {TESTS}" in out, out[-8000:]
     shots = {p.name for p in (CLIENT / "test-results").glob("*.png")}
-    assert {"01-spend-at-start.png", "04-fix-applied.png", "09-cancelled.png"} <= shots, shots
+    assert {"01-spend-at-start.png", "04-fix-applied.png", "07-dashboard.png", "09-cancelled.png",
+            "12-dashboard-refreshed.png"} <= shots, shots
 
 
 def test_restricted_mode_shows_what_was_ignored_and_runs_nothing():

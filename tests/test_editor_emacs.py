@@ -6,6 +6,7 @@ spend in the mode line."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_eglot_code_action_edits_and_the_mode_line_shows_spend(tmp_path, model_s
                                 model="rl-mid")
     out = tmp_path / "out.json"
     env.update(ROUTERLS_TEST_CMD=json.dumps(SERVER_CMD), ROUTERLS_TEST_FILE=str(ws / "area.py"),
-               ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_EXPECTED=EDITED)
+               ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_HTML=str(tmp_path / "spend.html"), ROUTERLS_TEST_EXPECTED=EDITED)
     done = subprocess.run([emacs, "--batch", "-Q", "-l", str(TEST_EL)], cwd=ws, env=env,
                           check=False, capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL)
     result = json.loads(out.read_text()) if out.exists() else {}
@@ -46,3 +47,8 @@ def test_eglot_code_action_edits_and_the_mode_line_shows_spend(tmp_path, model_s
     assert (ws / "area.py").read_text() == EDITED
     assert "AI … rl-mid · $0.0000 today" in result["modelines"]  # while the model ran
     assert result["modeline_done"] == "AI $0.0045 today · $0.0045 session"
+    # the dashboard: written where asked, handed to the browser, today's total as the status line
+    assert result["html_opened"] == str(tmp_path / "spend.html")
+    html = (tmp_path / "spend.html").read_text(encoding="utf-8")
+    assert '<svg class="chart" data-chart="spend"' in html and 'data-model="rl-mid"' in html
+    assert re.search(r'data-total="today"[^>]*><span class="what">today</span><span class="value">\$0.0045<', html)

@@ -6,6 +6,7 @@ spend and running model, and hover explain."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
                                 model="local-coder")
     out = tmp_path / "out.json"
     env.update(ROUTERLS_TEST_CMD=json.dumps(SERVER_CMD), ROUTERLS_TEST_FILE=str(ws / "area.py"),
-               ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_EXPECTED=EDITED, ROUTERLS_TEST_START=start,
+               ROUTERLS_TEST_OUT=str(out), ROUTERLS_TEST_HTML=str(tmp_path / "spend.html"), ROUTERLS_TEST_EXPECTED=EDITED, ROUTERLS_TEST_START=start,
                ROUTERLS_TEST_STOCK_EXPECTED=STOCK_EXPECTED)
     done = subprocess.run(
         [nvim, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={REPO / 'editors' / 'nvim'}",
@@ -69,3 +70,8 @@ def test_action_through_vim_ui_select_edits_and_the_statusline_shows_spend(versi
     # vim.lsp.buf.code_action(): the same actions through Neovim's own menu; local costs nothing
     assert result["stock_text"] == STOCK_EXPECTED
     assert result["statusline_stock"] == "AI $0.0051 today · $0.0051 session"
+    # the dashboard: written where asked, handed to the browser, today's total as the status line
+    assert result["html_opened"] == str(tmp_path / "spend.html")
+    html = (tmp_path / "spend.html").read_text(encoding="utf-8")
+    assert '<svg class="chart" data-chart="spend"' in html and 'data-model="rl-mid"' in html
+    assert re.search(r'data-total="today"[^>]*><span class="what">today</span><span class="value">\$0.0051<', html)

@@ -105,10 +105,10 @@ def test_eval_subset_20_prints_the_per_tier_table(eval_project, model_server, ca
             if line.count("│") == 9}
     # fix: local none, cheap the 4 easy of 5, frontier all; every call priced exactly
     assert ("fix", "local", "5", "0", "0%", "$0.0000", "$0.0000") in rows
-    assert ("fix", "cheap", "5", "4", "80%", "$0.004000", "$0.000800") in rows
-    assert ("fix", "frontier", "5", "5", "100%", "$0.0225", "$0.004500") in rows
+    assert ("fix", "cheap", "5", "4", "80%", "$0.0040", "$0.0008") in rows
+    assert ("fix", "frontier", "5", "5", "100%", "$0.0225", "$0.0045") in rows
     assert ("docstring", "local", "5", "3", "60%", "$0.0000", "$0.0000") in rows
-    assert ("refactor", "cheap", "5", "3", "60%", "$0.004000", "$0.000800") in rows
+    assert ("refactor", "cheap", "5", "3", "60%", "$0.0040", "$0.0008") in rows
     assert ("format", "local", "5", "3", "60%", "$0.0000", "$0.0000") in rows
     assert len(rows) == 12
     assert "cheapest tier meeting 95%" in out and "  fix: frontier" in out

@@ -37,8 +37,8 @@ def test_saved_per_request_and_cumulative_in_report(project, model_server, capsy
     assert main(["report", "--by", "model", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     by_model = {r["key"]: r["saved_usd"] for r in report["rows"]}
-    assert by_model["openai/gpt-4o-mini"] == pytest.approx(per_request, abs=1e-12)
-    assert by_model["openai/gpt-4.1"] == pytest.approx(0.0, abs=1e-12)
+    assert by_model["gpt-4o-mini"] == pytest.approx(per_request, abs=1e-12)
+    assert by_model["gpt-4.1"] == pytest.approx(0.0, abs=1e-12)
     with Ledger(default_path()) as ledger:
         cumulative = ledger.spend(None).saved_usd
     assert cumulative == pytest.approx(per_request, abs=1e-12)

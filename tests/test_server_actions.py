@@ -3,6 +3,7 @@ tier in the title, run through `routerls.run`, applied as a versioned edit, repo
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -180,4 +181,11 @@ async def test_spend_request_and_report_command(session: Session):
     assert spend["budget"]._asdict() == {"dailyUsd": 2.0, "monthlyUsd": 20.0}
     markdown = await session.client.workspace_execute_command_async(
         T.ExecuteCommandParams(command="routerls.report", arguments=[{"by": "model"}]))
-    assert "openai/gpt-4o |" in markdown and "saved" in markdown
+    # one key per model: the config's name, not the provider path
+    assert "| gpt-4o |" in markdown and "openai/gpt-4o" not in markdown and "saved" in markdown
+    html = await session.client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="routerls.dashboard", arguments=[{"by": "day"}]))
+    assert html.startswith("<!doctype html>") and "<script" not in html
+    session_total = re.search(r'data-total="session" data-usd="([^"]+)"', html)
+    assert session_total and float(session_total.group(1)) == pytest.approx(spend["sessionCostUsd"], abs=1e-12)
+    assert 'data-model="gpt-4o"' in html

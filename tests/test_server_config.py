@@ -38,7 +38,8 @@ async def test_initialize_advertises_the_protocol_surface(session: Session):
     assert session.init_seconds < 3.0
     assert caps.code_action_provider.resolve_provider is True
     assert set(caps.code_action_provider.code_action_kinds) == {"quickfix", "refactor", "refactor.rewrite", "source"}
-    assert set(caps.execute_command_provider.commands) == {"routerls.run", "routerls.report", "routerls.setStrategy"}
+    assert set(caps.execute_command_provider.commands) == {"routerls.run", "routerls.report", "routerls.setStrategy",
+                                                             "routerls.dashboard"}
     assert caps.hover_provider
     assert caps.position_encoding == "utf-16"
     assert session.init_result.server_info.name == "routerls"

@@ -16,12 +16,18 @@
 (defvar routerls-lsp--spend "AI"
   "Mode-line text: today's and this session's spend, from `$/routerls/status'.")
 
+(defun routerls-lsp--usd (x)
+  "X dollars in routerls' one money format (routerls/money.py, as `routerls-usd')."
+  (let* ((x (if (numberp x) x 0))
+         (text (format (if (>= (/ (fround (* (abs x) 1e4)) 1e4) 1) "%.2f" "%.4f") (abs x))))
+    (concat (if (and (< x 0) (string-match-p "[1-9]" text)) "-$" "$") text)))
+
 (defun routerls-lsp--status (_workspace params)
   (setq routerls-lsp--spend
         (if (equal (gethash "state" params) "running")
             (format "AI … %s" (gethash "model" params))
-          (format "AI $%.4f today · $%.4f session"
-                  (gethash "todayCostUsd" params) (gethash "sessionCostUsd" params))))
+          (format "AI %s today · %s session" (routerls-lsp--usd (gethash "todayCostUsd" params))
+                  (routerls-lsp--usd (gethash "sessionCostUsd" params)))))
   (force-mode-line-update t))
 
 (lsp-register-client

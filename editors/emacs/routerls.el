@@ -44,9 +44,12 @@ e.g. (:strategy \"cost\" :budgets (:daily_usd 1.0) :hover (:explain t))."
   "What the mode line shows, from `routerls/spend' and every `$/routerls/status'.")
 
 (defun routerls-usd (x)
-  "X dollars as `$0.0042' below a dollar and `$1.23' above."
-  (let ((x (if (numberp x) x 0)))
-    (if (>= (abs x) 1) (format "$%.2f" x) (format "$%.4f" x))))
+  "X dollars in routerls' one money format: `$0.0042' below a dollar, `$1.23' from a
+dollar up (chosen on the rounded value), `-$0.0030' when negative."
+  (let* ((x (if (numberp x) x 0))
+         (places (if (>= (/ (fround (* (abs x) 1e4)) 1e4) 1) 2 4))
+         (text (format (format "%%.%df" places) (abs x))))
+    (concat (if (and (< x 0) (string-match-p "[1-9]" text)) "-$" "$") text)))
 
 (defun routerls-mode-line ()
   "The mode-line text: spend today and this session, or the model that is running."
@@ -114,6 +117,29 @@ e.g. (:strategy \"cost\" :budgets (:daily_usd 1.0) :hover (:explain t))."
         (when (fboundp 'markdown-mode) (markdown-mode))
         (setq buffer-read-only t))
       (display-buffer (current-buffer)))))
+
+(defcustom routerls-report-html-file
+  (expand-file-name "routerls-dashboard.html" temporary-file-directory)
+  "Where `routerls-report-html' writes the spend dashboard."
+  :type 'file)
+
+(defcustom routerls-open-html-function #'browse-url-of-file
+  "Called with the dashboard's file name to show it (default: the browser, via `browse-url')."
+  :type 'function)
+
+(defun routerls-report-html (&optional by)
+  "Write the spend dashboard (charts per day, or per BY week) to `routerls-report-html-file'
+and open it with `routerls-open-html-function'.  One HTML file: no script, no network."
+  (interactive)
+  (let* ((server (or (car (routerls--servers)) (user-error "routerls is not running")))
+         (html (jsonrpc-request server :workspace/executeCommand
+                                `(:command "routerls.dashboard" :arguments [(:by ,(or by "day"))])))
+         (coding-system-for-write 'utf-8))
+    (unless (stringp html) (user-error "routerls: the server sent no dashboard"))
+    (make-directory (file-name-directory routerls-report-html-file) t)
+    (write-region html nil routerls-report-html-file nil 'silent)
+    (funcall routerls-open-html-function routerls-report-html-file)
+    routerls-report-html-file))
 
 (dolist (mode routerls-modes)
   (setf (alist-get mode eglot-server-programs) (cons 'eglot-routerls routerls-command)))

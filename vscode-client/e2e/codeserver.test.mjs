@@ -340,16 +340,62 @@ test("Explain opens its markdown rendered beside the code", async () => {
   await shot("06-explain");
 });
 
-test("clicking the status bar opens the spend report", async () => {
+/** The dashboard webview's page (the panel renders the server's HTML with scripts off). */
+const dashboardFrame = () => page.locator("iframe.webview").last().contentFrame().locator("#active-frame").contentFrame();
+
+/** The dashboard's figure for today's spend and its "today" total, as the page shows them. */
+async function dashboardToday() {
+  const frame = dashboardFrame();
+  const today = new Date();
+  const day = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, "0")}-${String(today.getDate()).padStart(2, "0")}`;
+  const bar = frame.locator(`svg[data-chart="spend"] g.period[data-period="${day}"]`);
+  await bar.waitFor({ state: "attached" });
+  return {
+    barUsd: Number(await bar.getAttribute("data-usd")),
+    tiers: await bar.locator("rect.bar").evaluateAll((rs) => rs.map((r) => r.dataset.tier)),
+    todayText: (await frame.locator('[data-total="today"] .value').innerText()).trim(),
+    sessionText: (await frame.locator('[data-total="session"] .value').innerText()).trim(),
+  };
+}
+
+/** The status bar's `$X today · $Y session`, as numbers (null while a model runs). */
+const parseStatus = (text) => {
+  const m = /\$(\d+\.\d+) today · \$(\d+\.\d+) session/.exec(text);
+  return m ? { today: Number(m[1]), session: Number(m[2]) } : null;
+};
+
+// The dashboard tests take their figures from the status bar, so each holds on its own
+// (`--test-name-pattern "at start|dashboard|Markdown spend report"` runs just these).
+test("clicking the status bar opens the spend dashboard: today's bar by tier, the status bar's totals", async () => {
+  const status = parseStatus(await expectStatus(/ today · .* session/));
   await statusItem().click();
+  await page.locator(".part.editor .tab").filter({ hasText: "routerls spend" }).waitFor();
+  const frame = dashboardFrame();
+  await frame.locator('svg[data-chart="spend"]').waitFor({ state: "attached" });
+  assert.equal(await frame.locator("script").count(), 0);
+  const seen = await dashboardToday();
+  assert.equal(Math.round(seen.barUsd * 1e4), Math.round(status.today * 1e4), "today's bar, to a hundredth of a cent");
+  assert.ok(seen.tiers.includes("mid"), `the seeded mid call in today's bar: ${seen.tiers}`);
+  assert.equal(seen.todayText, usd(status.today));
+  assert.equal(seen.sessionText, usd(status.session));
+  // one row per model: the seeded `rl-mid` and this session's `openai/rl-mid` are one
+  const models = await frame.locator('table[data-chart="models"] tr[data-model]').evaluateAll((rs) => rs.map((r) => r.dataset.model));
+  assert.ok(models.includes("rl-mid") && !models.some((m) => m.includes("/")), JSON.stringify(models));
+  await shot("07-dashboard");
+});
+
+test("the Markdown spend report stays a command", async () => {
+  const status = parseStatus(await expectStatus(/ today · .* session/));
+  await page.keyboard.press("F1");
+  await page.locator(".quick-input-widget input").fill(">routerls: Show spend report");
+  await page.locator(".quick-input-widget .monaco-list-row").filter({ hasText: "Show spend report" }).first().click();
   await page.locator(".part.editor .tab").filter({ hasText: /Preview report-/ }).waitFor();
   const preview = page.locator("iframe.webview").last().contentFrame().locator("#active-frame").contentFrame();
   await preview.getByText("routerls spend by model").waitFor();
   const body = await preview.locator("body").innerText();
   assert.match(body, /rl-mid/);
-  assert.match(body, /rl-cheap/);
-  assert.match(body, new RegExp(`today \\${usd(spent.today)}`));
-  await shot("07-spend-report");
+  assert.match(body, new RegExp(`today \\${usd(status.today)}`));
+  await shot("07b-spend-report");
 });
 
 test("cancelling a running action from its progress notification leaves the text unchanged", async () => {
@@ -409,4 +455,30 @@ test("hover explain shows the explanation on hover", async () => {
   await word.hover();
   await hover.first().waitFor({ state: "visible" });
   await expectStatus(idle());
+});
+
+test("the dashboard reloads when a run finishes", async () => {
+  const beforeText = await expectStatus(/ today · .* session/);
+  const tokensIn = 400, tokensOut = 50, price = cost(400, 50, 1, 4);
+  await script({ rules: [{ contains: "Explain what the selected code", reply: { text: EXPLANATION, prompt_tokens: tokensIn, completion_tokens: tokensOut } }] });
+  await openFile("area.py");
+  await selectFromLine(4);
+  await openActionMenu();
+  await choose("AI: Explain (cheap · rl-cheap)");
+  spent = { today: spent.today + price, session: spent.session + price };
+  // the status bar's new figures, as shown there, are what the page must show
+  const after = parseStatus(await expectStatus(new RegExp(`^(?!${beforeText.replace(/[$.]/g, "\\$&")}$).* today · .* session$`)));
+  await page.locator(".part.editor .tab").filter({ hasText: "routerls spend" }).click();
+  const deadline = Date.now() + 15000;
+  let seen;
+  while (Date.now() < deadline) {
+    seen = await dashboardToday().catch(() => null);
+    if (seen && seen.todayText === usd(after.today)) break;
+    await page.waitForTimeout(200);
+  }
+  assert.equal(seen?.todayText, usd(after.today));
+  assert.equal(seen.sessionText, usd(after.session));
+  assert.equal(Math.round(seen.barUsd * 1e4), Math.round(after.today * 1e4));
+  assert.ok(seen.tiers.includes("cheap"), `the explain run on cheap in today's bar: ${seen.tiers}`);
+  await shot("12-dashboard-refreshed");
 });

@@ -2,6 +2,7 @@
 import * as vscode from "vscode";
 import { LanguageClient } from "vscode-languageclient/node";
 import { PICK_STRATEGY, RESTART, RUN_WITH_TIER, pickStrategy, runWithTier, showReport } from "./common/commands";
+import { Dashboard, SHOW_DASHBOARD } from "./common/dashboard";
 import { needsRestart, RouterlsSettings } from "./common/options";
 import { markdownShownAt, sendSettings, startClient } from "./common/server";
 import { onSettingsChanged, readSettings } from "./common/settings";
@@ -12,6 +13,7 @@ let client: LanguageClient | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const bar = new SpendStatusBar();
+  const dashboard = new Dashboard(() => client);
   let settings: RouterlsSettings = readSettings();
 
   const settingsChanged = () => {
@@ -47,6 +49,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return showReport(client, () => markdownShownAt >= asked);
     }),
     vscode.commands.registerCommand(RESTART, restart),
+    dashboard,
+    vscode.commands.registerCommand(SHOW_DASHBOARD, () => dashboard.show()),
+    bar.onRunFinished(() => void dashboard.refresh()),
     onSettingsChanged(() => settingsChanged()),
     // trusting the workspace in VS Code lets the server offer routerls' own trust
     vscode.workspace.onDidGrantWorkspaceTrust(() => settingsChanged()),

@@ -63,6 +63,10 @@
   (routerls-test--put 'text (buffer-string))
   (routerls-test--put 'modelines (vconcat (reverse routerls-test--seen)))
   (routerls-test--put 'modeline_done (routerls-mode-line))
+  ;; M-x routerls-report-html: the file written, and handed to the opener (the browser's stand-in)
+  (let ((routerls-report-html-file (getenv "ROUTERLS_TEST_HTML"))
+        (routerls-open-html-function (lambda (file) (routerls-test--put 'html_opened file))))
+    (call-interactively #'routerls-report-html))
   (routerls-test--finish 0))
 
 (condition-case err

@@ -26,6 +26,8 @@ local function main()
     filetypes = { 'python' },
     hover = true,
     autostart = not own,
+    report_html = os.getenv('ROUTERLS_TEST_HTML'),
+    open = function(path) out.html_opened = path end, -- the browser, as a test sees it
   })
   if own then
     vim.lsp.config('routerls', routerls.client_config())
@@ -98,6 +100,11 @@ local function main()
   out.statusline_stock = routerls.statusline()
   assert(done, 'stock code action: ' .. out.stock_text)
   table.insert(out.steps, 'stock code action')
+
+  -- :RouterlsReport html writes the dashboard and opens it
+  vim.cmd('RouterlsReport html')
+  assert(vim.wait(20000, function() return out.html_opened ~= nil end, 50), 'the dashboard was not opened')
+  table.insert(out.steps, 'dashboard')
   finish(0)
 end
 

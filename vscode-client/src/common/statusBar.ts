@@ -3,14 +3,18 @@ import * as vscode from "vscode";
 import { StatusState, initialState, onSpend, onStatus, render, SpendResult, StatusNotification } from "./statusModel";
 
 export const SHOW_REPORT = "routerls.showReport";
+export const SHOW_DASHBOARD = "routerls.showDashboard";
 
 export class SpendStatusBar implements vscode.Disposable {
   private state: StatusState = initialState;
   private readonly item = vscode.window.createStatusBarItem("routerls.spend", vscode.StatusBarAlignment.Right, 100);
+  private readonly finished = new vscode.EventEmitter<StatusNotification>();
+  /** A run ended (done, error or cancelled): spend may have moved. */
+  readonly onRunFinished = this.finished.event;
 
   constructor() {
     this.item.name = "routerls spend";
-    this.item.command = SHOW_REPORT;
+    this.item.command = SHOW_DASHBOARD;
     this.show();
   }
 
@@ -22,6 +26,7 @@ export class SpendStatusBar implements vscode.Disposable {
   status(n: StatusNotification): void {
     this.state = onStatus(this.state, n);
     this.show();
+    if (n.state !== "running") this.finished.fire(n);
   }
 
   stopped(): void {
@@ -40,6 +45,7 @@ export class SpendStatusBar implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.finished.dispose();
     this.item.dispose();
   }
 }

@@ -64,10 +64,13 @@ export function onStatus(s: StatusState, n: StatusNotification): StatusState {
   return { ...s, ...spent, monthUsd, savedUsd: s.savedUsd + (n.savedUsd || 0), running: null, last: n };
 }
 
-/** `$0.0042` below a dollar, `$1.23` above: small runs must not all read `$0.00`. */
+/** routerls' one money format (routerls/money.py): `$0.0042` below a dollar, `$1.23` from a
+ * dollar up, chosen on the rounded value; `-$0.0030` when negative. */
 export function usd(x: number | null | undefined): string {
   const v = typeof x === "number" && Number.isFinite(x) ? x : 0;
-  return Math.abs(v) >= 1 ? `$${v.toFixed(2)}` : `$${v.toFixed(4)}`;
+  const places = Math.round(Math.abs(v) * 1e4) / 1e4 >= 1 ? 2 : 4;
+  const text = Math.abs(v).toFixed(places);
+  return `${v < 0 && /[1-9]/.test(text) ? "-" : ""}$${text}`;
 }
 
 export function nearBudget(s: StatusState): "daily" | "monthly" | null {
@@ -101,7 +104,7 @@ export function render(s: StatusState): StatusView {
       ? `last: ${what}, ${last.inputTokens} in / ${last.outputTokens} out, ${usd(last.costUsd)}, ${Math.round(last.latencyMs)} ms — ${last.reason}`
       : `last: ${what} ${last.state}${last.message ? `: ${last.message}` : ""}`);
   }
-  lines.push("click for the spend report");
+  lines.push("click for the spend dashboard");
   if (s.running) {
     return {
       text: `$(sync~spin) ${s.running.model || s.running.tier} · ${usd(s.todayUsd)} today`,

@@ -2,6 +2,7 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { needsRestart, resolveServerCommand, toServerSettings } from "../common/options";
+import { declaredPolicy, messagePage, STRICT_POLICY, webviewPage } from "../common/dashboardHtml";
 import { initialState, nearBudget, onSpend, onStatus, render, StatusNotification, usd } from "../common/statusModel";
 
 const spend = { sessionCostUsd: 0, todayCostUsd: 0.5, monthCostUsd: 3, savedUsd: 0.1, budget: { dailyUsd: 2, monthlyUsd: 20 } };
@@ -36,6 +37,10 @@ test("money reads in cents below a dollar and never rounds a small run to zero",
   assert.equal(usd(0.00042), "$0.0004");
   assert.equal(usd(0.0123), "$0.0123");
   assert.equal(usd(1.234), "$1.23");
+  assert.equal(usd(0.99996), "$1.00"); // as routerls/money.py: the places follow the rounded value
+  assert.equal(usd(0.995), "$0.9950");
+  assert.equal(usd(-0.003), "-$0.0030");
+  assert.equal(usd(-0.00001), "$0.0000");
   assert.equal(usd(undefined), "$0.0000");
 });
 
@@ -76,4 +81,15 @@ test("workspace-level settings travel apart from the user's, with VS Code's work
     { routerls: { strategy: "cost" }, workspaceSettings: { strategy: "quality" }, workspaceTrusted: false });
   assert.deepEqual(toServerSettings({ workspace: {} }), { routerls: {} });
   assert.equal(needsRestart({ workspaceTrusted: false }, { workspaceTrusted: true }), true);
+});
+
+test("the dashboard page keeps the server's strict policy; a page without one gets the strictest", () => {
+  const served = `<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'nonce-abc'; img-src data:; script-src 'none'"><style nonce="abc"></style></head><body></body></html>`;
+  assert.equal(webviewPage(served), served);
+  const bare = "<html><head><title>x</title></head><body><script>alert(1)</script></body></html>";
+  assert.equal(declaredPolicy(webviewPage(bare)), STRICT_POLICY);
+  const loose = served.replace("script-src 'none'", "script-src *");
+  assert.equal(declaredPolicy(webviewPage(loose)), STRICT_POLICY);
+  assert.equal(declaredPolicy(messagePage("a <b>")), STRICT_POLICY);
+  assert.match(messagePage("a <b>"), /a &lt;b&gt;/);
 });

@@ -12,6 +12,8 @@ M.defaults = {
   keymaps = { actions = '<leader>aa', tier = '<leader>at', report = '<leader>ar' }, -- false: none
   autostart = true, -- false: only commands and handlers (nvim-lspconfig or vim.lsp.enable starts it)
   on_attach = nil,
+  report_html = nil, -- where `:RouterlsReport html` writes the dashboard (default: stdpath('cache'))
+  open = nil, -- function(path) that opens it (default: vim.ui.open on 0.10+, else xdg-open / open)
 }
 
 local config = vim.deepcopy(M.defaults)
@@ -35,11 +37,13 @@ local function request(client, method, params, handler, bufnr)
 end
 local TIERS = { 'local', 'cheap', 'mid', 'frontier' }
 
---- `$0.0042` below a dollar, `$1.23` above (as the VS Code status bar).
+--- routerls' one money format (routerls/money.py): `$0.0042` below a dollar, `$1.23` from a
+--- dollar up, chosen on the rounded value; `-$0.0030` when negative.
 function M.usd(x)
   x = tonumber(x) or 0
-  if math.abs(x) >= 1 then return string.format('$%.2f', x) end
-  return string.format('$%.4f', x)
+  local places = math.floor(math.abs(x) * 1e4 + 0.5) / 1e4 >= 1 and 2 or 4
+  local text = string.format('%.' .. places .. 'f', math.abs(x))
+  return ((x < 0 and text:find('[1-9]')) and '-$' or '$') .. text
 end
 
 local function num(x)
@@ -357,6 +361,37 @@ function M.report(by)
     end)
 end
 
+--- Open `path` in the browser: `open` from setup, else vim.ui.open (0.10+), else the system's opener.
+function M.open_in_browser(path)
+  if type(config.open) == 'function' then return config.open(path) end
+  if vim.ui.open then return vim.ui.open(path) end
+  local opener = vim.fn.has('mac') == 1 and 'open' or 'xdg-open'
+  if vim.fn.executable(opener) == 0 then
+    return vim.notify('routerls: dashboard written to ' .. path .. ' (no ' .. opener .. ' to open it)')
+  end
+  vim.fn.jobstart({ opener, path }, { detach = true })
+end
+
+--- :RouterlsReport html — the spend dashboard (charts; one HTML file, no network) written to
+--- `report_html` and opened in the browser.
+function M.report_html(by)
+  local client = M.client() or any_client()
+  if not client then return vim.notify('routerls: not running', vim.log.levels.WARN) end
+  request(client, 'workspace/executeCommand', { command = 'routerls.dashboard', arguments = { { by = by or 'day' } } },
+    function(err, html)
+      if err or type(html) ~= 'string' then
+        return vim.notify('routerls: ' .. (err and err.message or 'no dashboard'), vim.log.levels.ERROR)
+      end
+      local path = config.report_html or (vim.fn.stdpath('cache') .. '/routerls-dashboard.html')
+      vim.fn.mkdir(vim.fn.fnamemodify(path, ':h'), 'p')
+      local f, why = io.open(path, 'wb')
+      if not f then return vim.notify('routerls: cannot write ' .. path .. ': ' .. tostring(why), vim.log.levels.ERROR) end
+      f:write(html)
+      f:close()
+      M.open_in_browser(path)
+    end)
+end
+
 function M.set_strategy(strategy)
   local client = M.client() or any_client()
   if not client then return end
@@ -379,8 +414,10 @@ function M.setup(opts)
       callback = function(ev) M.start(ev.buf) end,
     })
   end
-  vim.api.nvim_create_user_command('RouterlsReport', function(c) M.report(c.args ~= '' and c.args or nil) end,
-    { nargs = '?', complete = function() return { 'model', 'day', 'week', 'action' } end })
+  vim.api.nvim_create_user_command('RouterlsReport', function(c)
+    if c.args == 'html' then return M.report_html() end
+    M.report(c.args ~= '' and c.args or nil)
+  end, { nargs = '?', complete = function() return { 'model', 'day', 'week', 'action', 'html' } end })
   vim.api.nvim_create_user_command('RouterlsActions', function(c) M.code_action({ range = c.range > 0 }) end, { range = true })
   vim.api.nvim_create_user_command('RouterlsStrategy', function(c) M.set_strategy(c.args) end,
     { nargs = 1, complete = function() return { 'cost', 'balanced', 'quality' } end })
