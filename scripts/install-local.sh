@@ -56,18 +56,23 @@ if ls "$WHEELS"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   say "llama-cpp-python: the wheel built earlier, $WHEELS (CMAKE_ARGS=$SHOWN_ARGS)"
 else
   say "building $LLAMA in the background, CMAKE_ARGS=$SHOWN_ARGS (log: $LOG)"
-  rm -rf "$WHEELS.tmp" "$LOG.cpu"
+  rm -rf "$WHEELS.tmp" "$LOG.cpu" "$LOG.end"
   BUILD_T0=$EPOCHREALTIME
   TIMER=()
   [ -x /usr/bin/time ] && TIMER=(/usr/bin/time -f '%U %S' -o "$LOG.cpu")
   # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back another build.
   # -v: the log gets cmake's and ninja's output, whose [done/total] lines the ticker reports.
-  CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
-    "${TIMER[@]}" "$VPY" "${PIP[@]}" wheel -v --no-deps --no-cache-dir \
-    --no-binary llama-cpp-python "$LLAMA" -w "$WHEELS.tmp" >"$LOG" 2>&1 &
+  (
+    rc=0
+    CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
+      "${TIMER[@]}" "$VPY" "${PIP[@]}" wheel -v --no-deps --no-cache-dir \
+      --no-binary llama-cpp-python "$LLAMA" -w "$WHEELS.tmp" >"$LOG" 2>&1 || rc=$?
+    echo "$EPOCHREALTIME" >"$LOG.end"  # when it ended, which may be before anyone waits for it
+    exit "$rc"
+  ) &
   BUILD_PID=$!
   (
-    while sleep "${ROUTERLS_TICK_S:-15}"; do
+    while sleep "${ROUTERLS_TICK_S:-15}" && kill -0 "$BUILD_PID" 2>/dev/null; do
       step=$(grep -ao '^ *\[[0-9]*/[0-9]*\]' "$LOG" 2>/dev/null | tail -n 1 | tr -d ' []' || true)
       if [ -n "$step" ]; then what="compiling llama.cpp: ${step} build steps"
       elif grep -q '^ *-- ' "$LOG" 2>/dev/null; then what="configuring llama.cpp"
@@ -131,8 +136,9 @@ if [ -n "$BUILD_PID" ]; then
   mv "$WHEELS.tmp" "$WHEELS"
   cpu=""
   [ -s "$LOG.cpu" ] && cpu=$(awk '{ printf ", %.0f CPU s (user %.0f + sys %.0f)", $1 + $2, $1, $2 }' "$LOG.cpu")
-  say "built $(basename "$WHEELS"/llama_cpp_python-*.whl) in $(since "$BUILD_T0")$cpu"
-  phase_done "llama.cpp build (in the background)" "$BUILD_T0"
+  took=$(secs "$BUILD_T0" "$(cat "$LOG.end")")
+  say "built $(basename "$WHEELS"/llama_cpp_python-*.whl) in $took s$cpu"
+  SUMMARY+=("$(printf '%-38s %7s s' "llama.cpp build (in the background)" "$took")")
   [ -z "$cpu" ] || SUMMARY+=("$(printf '%-38s %7s s' "  its CPU time (user + sys)" "$(awk '{ printf "%.1f", $1 + $2 }' "$LOG.cpu")")")
 fi
 t=$EPOCHREALTIME
