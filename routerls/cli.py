@@ -11,9 +11,11 @@ import asyncio
 import datetime as dt
 import difflib
 import json
+import logging
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from routerls.money import money
@@ -184,6 +186,28 @@ def cmd_route(args, console) -> int:
     return 0
 
 
+def _warm_litellm() -> None:
+    """Import litellm on a thread, while the local runtime starts and the model loads: a run
+    needs it for the call and the prices, and importing it takes seconds."""
+    import threading
+
+    from routerls import gateway
+
+    threading.Thread(target=gateway.warm, name="warm-litellm").start()
+
+
+def _first_token_notes():
+    """An `on_progress` for `Engine.run` that says once per model when its answer starts."""
+    seen: set[str] = set()
+
+    def on_progress(model: str, tokens: int) -> None:
+        if model not in seen:
+            seen.add(model)
+            _progress_log().info("%s is answering", model)
+
+    return on_progress
+
+
 def cmd_run(args, console) -> int:
     from routerls.edits import apply_edits
     from routerls.engine import Engine, EngineError
@@ -191,8 +215,9 @@ def cmd_run(args, console) -> int:
     config, workspace = _load(args)
     engine = Engine(config, _ledger(config.ledger.store_prompts))
     req = build_request(args, workspace, config)
+    _warm_litellm()
     try:
-        result = asyncio.run(engine.run(req))
+        result = asyncio.run(engine.run(req, on_progress=_first_token_notes()))
     except EngineError as exc:
         raise UsageError(str(exc)) from None
     d = result.plan.decision
@@ -608,12 +633,43 @@ COMMANDS["connect"] = cmd_connect
 COMMANDS["orchestrate"] = cmd_orchestrate
 
 
+class _StderrProgress(logging.Handler):
+    """routerls' INFO records (the runtime starting, litellm loading, a model answering) as
+    lines on stderr with the seconds since the command started: stdout keeps only the result."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.started = time.monotonic()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # sys.stderr looked up each time: tests and callers may swap it
+        print(f"[{time.monotonic() - self.started:5.1f}s] {record.getMessage()}", file=sys.stderr,
+              flush=True)
+
+
+def _progress_log() -> logging.Logger:
+    return logging.getLogger("routerls.cli")
+
+
+def _show_progress() -> None:
+    root = logging.getLogger("routerls")
+    for handler in root.handlers:
+        if isinstance(handler, _StderrProgress):  # main() called again in one process (tests)
+            handler.started = time.monotonic()
+            break
+    else:
+        root.addHandler(_StderrProgress())
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     if args.command not in ("serve", "connect"):
         from rich.console import Console
 
         console = Console(highlight=False, soft_wrap=True)
+        _show_progress()
     else:
         console = None
     try:

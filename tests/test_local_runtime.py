@@ -166,3 +166,44 @@ def test_the_built_in_config_points_at_installed_models():
     config = load_config(files=[Path(local.__file__).with_name("defaults.yaml")])
     for entry in config.tiers["local"].models:
         assert local.model_path(entry.name).is_file()
+
+
+def test_the_first_run_says_on_stderr_what_it_waits_for(api_base, tmp_path, monkeypatch):
+    """Starting the runtime, loading litellm and the model's first token are lines on stderr,
+    each with the seconds since the command started; stdout carries only the result."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    (tmp_path / ".routerls.yaml").write_text(json.dumps(local_config(api_base)))  # JSON is YAML
+    (tmp_path / "shapes.py").write_text((ROOT / "examples" / "shapes.py").read_text())
+    proc = subprocess.run([sys.executable, "-m", "routerls", "run", "docstring", "shapes.py:1-2",
+                           "--write"], check=False, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    port = api_base.rsplit(":", 1)[1].split("/")[0]
+    lines = proc.stderr.splitlines()
+
+    def first(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    started = first(f"starting the local runtime on 127.0.0.1:{port}, loading {GEMMA}, {SMOL}")
+    ready = first("the local runtime answers (pid ")
+    answering = first(f"{GEMMA} is answering")
+    assert started < ready < answering, proc.stderr
+    assert any("litellm loaded in" in line for line in lines), proc.stderr
+    for line in lines[started:answering + 1]:
+        assert line.startswith("[") and line.split("]")[0].strip("[ s").replace(".", "").isdigit()
+    assert "local · gemma-3-270m-q4_k_m.gguf" in proc.stdout
+    assert "runtime" not in proc.stdout and "litellm" not in proc.stdout
+    assert ast.get_docstring(ast.parse((tmp_path / "shapes.py").read_text()).body[0])
+
+
+def test_a_slow_start_is_reported_while_it_lasts(api_base, monkeypatch, caplog):
+    monkeypatch.setattr(local, "STILL_LOADING_S", 0.2)
+    with caplog.at_level("INFO", logger="routerls.local"):
+        local.ensure_running(api_base, [GEMMA, SMOL])
+    said = [r.getMessage() for r in caplog.records if r.name == "routerls.local"]
+    start = next(i for i, m in enumerate(said) if m.startswith("starting the local runtime"))
+    assert said[-1].startswith("the local runtime answers")
+    # loading two models takes longer than 0.2 s, so the wait was reported as it went
+    assert any(m.startswith("… the local runtime is still loading its models (")
+               for m in said[start + 1:-1]), said
