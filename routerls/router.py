@@ -1,8 +1,9 @@
 """Which tier (and so which models) runs an action, and why — one pure function.
 
 Precedence, low → high: the task's tier from `tasks:`, the first matching rule, the strategy
-shift (cost: one tier down, quality: one up), an explicit tag or `tier` argument, and last the
-budget (`downgrade` steps down until the estimate fits; `block` refuses; `warn` only says so).
+shift (cost: one tier down, quality: one up), what the user keeps (`route.learn`: the estimates
+of `learning.py` are an input, so this stays a pure function), an explicit tag or `tier`
+argument, and last the budget (`downgrade` steps down until the estimate fits; `block` refuses; `warn` only says so).
 An explicit tier beats everything but a `block` budget.
 """
 
@@ -16,6 +17,7 @@ import attrs
 
 if TYPE_CHECKING:
     from routerls.config import Config, ModelEntry
+    from routerls.learning import Estimates
 
 TAGS = {"@local": "local", "@cheap": "cheap", "@mid": "mid", "@frontier": "frontier",
         "@fast": "cheap", "@heavy": "frontier"}
@@ -112,6 +114,7 @@ def route(
     tool: str | None = None,
     tool_note: str | None = None,
     classified: tuple[str, str] | None = None,
+    learned: Estimates | None = None,
 ) -> RouteDecision:
     """Decide the tier for one request.
 
@@ -125,6 +128,8 @@ def route(
 
     `classified` is (tier, why) from the instruction classifier (`route.classifier`): it replaces
     the task's tier, and the rules, the strategy and explicit choices still win over it.
+
+    `learned` holds the workspace's success estimates (`route.learn: on`); see `_learned`.
     """
     order = config.tier_order
     tag_tier, _ = parse_tags(instruction)
@@ -142,6 +147,7 @@ def route(
 
     # 2. rules: first match wins
     haystack = f"{instruction}\n{text}" if instruction else text
+    floor, fixed = 0, False  # what a matching rule leaves to learning
     for i, rule in enumerate(config.rules):
         if rule.match is not None and not _pattern(rule.match).search(haystack):
             continue
@@ -151,8 +157,11 @@ def route(
                if rule.match is not None else f"it is large (~{tokens} tokens)")
         if rule.tier is not None:
             chosen, reason, rule_id = rule.tier, f"{why}, so {rule.tier} (rule {i + 1})", f"rules[{i}]"
-        elif rule.at_least is not None and order.index(chosen) < order.index(rule.at_least):
-            chosen, reason, rule_id = rule.at_least, f"{why}, so at least {rule.at_least} (rule {i + 1})", f"rules[{i}]"
+            fixed = True
+        elif rule.at_least is not None:
+            floor = order.index(rule.at_least)
+            if order.index(chosen) < floor:
+                chosen, reason, rule_id = rule.at_least, f"{why}, so at least {rule.at_least} (rule {i + 1})", f"rules[{i}]"
         break
 
     # 3. strategy
@@ -162,8 +171,14 @@ def route(
             reason += f"; {config.strategy} strategy moves it to {shifted}"
             chosen = shifted
 
-    # 4. explicit choice wins
     explicit = tier or tag_tier
+    # 3b. what the user keeps: never past a rule's `tier:`, a rule's `at_least` or an explicit choice
+    if learned is not None and not fixed and explicit is None and chosen in order:
+        moved = _learned(order, chosen, task, learned, floor)
+        if moved is not None:
+            chosen, reason, rule_id = moved[0], moved[1], "route.learn"
+
+    # 4. explicit choice wins
     pinned = explicit is not None
     if explicit is not None:
         if explicit not in config.tiers:
@@ -215,6 +230,34 @@ def route(
                     blocked = True
                     reason = f"{which} budget spent ({_money(max(remaining, 0.0))} left) and no tier fits; refused"
     return RouteDecision(chosen, config.tiers[chosen].models, reason, rule_id, pinned, blocked, estimate)
+
+
+def _learned(order: Sequence[str], chosen: str, task: str, learned: Estimates,
+             floor: int) -> tuple[str, str] | None:
+    """Up while the tier's estimate is below the target with enough evidence; else down while
+    the cheaper tier's estimate meets it with enough evidence (never below `floor`)."""
+    target, enough = learned.target, learned.min_evidence
+    i = order.index(chosen)
+    here = learned.get(task, chosen)
+    if here.evidence >= enough and here.mean < target:
+        j = i
+        while j + 1 < len(order):
+            j += 1
+            above = learned.get(task, order[j])
+            if not (above.evidence >= enough and above.mean < target):
+                break
+        if j == i:
+            return None
+        return order[j], f"learned: {here.says(chosen, task)}; {order[j]} instead of {chosen}"
+    j = i
+    while j - 1 >= floor:
+        below = learned.get(task, order[j - 1])
+        if not (below.evidence >= enough and below.mean >= target):
+            break
+        j -= 1
+    if j == i:
+        return None
+    return order[j], f"learned: {learned.get(task, order[j]).says(order[j], task)}; {order[j]} instead of {chosen}"
 
 
 def chain(config: Config, decision: RouteDecision) -> list[tuple[str, ModelEntry]]:
