@@ -12,6 +12,7 @@ Pure apart from `load_prior`, which reads the map `routerls eval` leaves in the 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,15 @@ OUTCOMES = ("kept", "undone", "reworked", "rerun", "rejected")
 SUCCESS = "kept"
 PRIOR_MAX_WEIGHT = 20.0  # an eval cell counts as at most this many observations
 EVAL_MAP = "eval-map.json"
+UPPER_SD = 1.5
 Prior = tuple[float, float, int, int]  # Beta a, b; the eval cases behind it and how many passed
 UNIFORM: Prior = (1.0, 1.0, 0, 0)
 
 
 @attrs.frozen
 class Estimate:
-    """Beta(a + kept, b + failed) of one (task class, tier) in one workspace."""
+    """Beta(a + kept, b + failed) of one (task class, tier) in one workspace. `mean`, `upper`
+    and `evidence` are worked out once here: the router reads them on every decision."""
 
     kept: int = 0
     seen: int = 0  # outcomes observed here
@@ -36,15 +39,19 @@ class Estimate:
     prior_b: float = 1.0
     prior_cases: int = 0  # eval cases behind the prior (0: the uniform prior)
     prior_passed: int = 0
+    mean: float = attrs.field(init=False)
+    # mean plus UPPER_SD standard deviations: a tier is only judged below the target when even
+    # this is (~93 % sure), so a few unlucky outcomes do not push a task class up
+    upper: float = attrs.field(init=False)
+    # observations, the prior's pseudo-observations included (the uniform prior adds 0)
+    evidence: float = attrs.field(init=False)
 
-    @property
-    def mean(self) -> float:
-        return (self.prior_a + self.kept) / (self.prior_a + self.prior_b + self.seen)
-
-    @property
-    def evidence(self) -> float:
-        """Observations, the prior's pseudo-observations included (the uniform prior adds 0)."""
-        return self.seen + (self.prior_a + self.prior_b if self.prior_cases else 0.0)
+    def __attrs_post_init__(self) -> None:
+        a, b = self.prior_a + self.kept, self.prior_b + self.seen - self.kept
+        n = a + b
+        object.__setattr__(self, "mean", a / n)
+        object.__setattr__(self, "upper", a / n + UPPER_SD * math.sqrt(a * b / (n * n * (n + 1))))
+        object.__setattr__(self, "evidence", self.seen + (self.prior_a + self.prior_b if self.prior_cases else 0.0))
 
     def says(self, tier: str, task: str) -> str:
         """`cheap kept 19 of 20 docstring edits here` (+ what eval measured, when it counts)."""
@@ -61,16 +68,17 @@ class Estimate:
 class Estimates:
     """The estimates of one workspace: what `router.route(learned=...)` reads."""
 
-    cells: Mapping[tuple[str, str], Estimate] = attrs.field(factory=dict)
+    cells: dict[tuple[str, str], Estimate] = attrs.field(factory=dict)
     target: float = 0.9
     min_evidence: float = 10.0
+    probe_every: int = 10  # 1 in N requests tries an untried cheaper tier (0: never)
     prior: Mapping[tuple[str, str], Prior] = attrs.field(factory=dict)
 
     def get(self, task: str, tier: str) -> Estimate:
         found = self.cells.get((task, tier))
-        if found is not None:
-            return found
-        return Estimate(0, 0, *self.prior.get((task, tier), UNIFORM))
+        if found is None:  # kept for the next decision: the same answer, without the work
+            found = self.cells[task, tier] = Estimate(0, 0, *self.prior.get((task, tier), UNIFORM))
+        return found
 
 
 def workspace_key(root: str | Path) -> str:
@@ -109,14 +117,14 @@ def load_prior(folder: Path) -> dict[tuple[str, str], Prior]:
 
 def estimates(counts: Mapping[tuple[str, str], tuple[int, int]],
               prior: Mapping[tuple[str, str], Prior] | None = None, *,
-              target: float = 0.9, min_evidence: float = 10.0) -> Estimates:
+              target: float = 0.9, min_evidence: float = 10.0, probe_every: int = 10) -> Estimates:
     """Posteriors from (task, tier) → (kept, seen) counts and the prior."""
     prior = dict(prior or {})
     cells = {}
     for key in {*counts, *prior}:
         kept, seen = counts.get(key, (0, 0))
         cells[key] = Estimate(kept, seen, *prior.get(key, UNIFORM))
-    return Estimates(cells, target, min_evidence, prior)
+    return Estimates(cells, target, min_evidence, probe_every, prior)
 
 
 @attrs.frozen

@@ -234,17 +234,23 @@ def route(
 
 def _learned(order: Sequence[str], chosen: str, task: str, learned: Estimates,
              floor: int) -> tuple[str, str] | None:
-    """Up while the tier's estimate is below the target with enough evidence; else down while
-    the cheaper tier's estimate meets it with enough evidence (never below `floor`)."""
+    """Up while the tier's estimate is clearly below the target (even mean + one sd is) with
+    enough evidence; else down while the cheaper tier's estimate meets it with enough evidence
+    (never below `floor`). The gap between the two rules keeps a task class from flapping.
+
+    A tier nobody routes to gets no evidence, so while the tier meets the target and the one
+    below is untried or plausibly good (mean + one sd reaches the target), one request in
+    `probe_every` goes there; which one is a function of the outcome counts, so this stays pure.
+    Probing stops by itself once the evidence says the cheaper tier falls short."""
     target, enough = learned.target, learned.min_evidence
     i = order.index(chosen)
     here = learned.get(task, chosen)
-    if here.evidence >= enough and here.mean < target:
+    if here.evidence >= enough and here.upper < target:
         j = i
         while j + 1 < len(order):
             j += 1
             above = learned.get(task, order[j])
-            if not (above.evidence >= enough and above.mean < target):
+            if not (above.evidence >= enough and above.upper < target):
                 break
         if j == i:
             return None
@@ -255,6 +261,13 @@ def _learned(order: Sequence[str], chosen: str, task: str, learned: Estimates,
         if not (below.evidence >= enough and below.mean >= target):
             break
         j -= 1
+    if j > i - 1 >= floor and learned.probe_every and here.evidence >= enough and here.mean >= target:
+        below = learned.get(task, order[i - 1])
+        if (below.evidence == 0 or below.upper >= target) \
+                and (here.seen + below.seen) % learned.probe_every == learned.probe_every - 1:
+            return order[i - 1], (f"learned: trying {order[i - 1]} on 1 in {learned.probe_every} {task} "
+                                  f"requests ({below.says(order[i - 1], task)}; "
+                                  f"{here.says(chosen, task)}); {order[i - 1]} instead of {chosen}")
     if j == i:
         return None
     return order[j], f"learned: {learned.get(task, order[j]).says(order[j], task)}; {order[j]} instead of {chosen}"

@@ -208,3 +208,20 @@ def test_cli_learn_shows_the_move_and_reset_forgets(tmp_path, capsys, monkeypatc
     assert "forgot 20 outcome(s)" in capsys.readouterr().out
     with Ledger(default_path()) as ledger:
         assert ledger.outcome_counts(workspace_key(ws)) == {}
+
+
+def test_an_untried_cheaper_tier_is_probed_one_request_in_n_and_the_reason_says_so(config):
+    # mid meets the target; cheap is untried: 1 in 10 requests goes to cheap, the others stay
+    tiers = [route(config, "fix", learned=est({("fix", "mid"): (n, n)})).tier for n in range(20, 30)]
+    assert tiers.count("cheap") == 1 and tiers.count("mid") == 9
+    d = route(config, "fix", learned=est({("fix", "mid"): (29, 29)}))
+    assert d.tier == "cheap" and d.reason.startswith("learned: trying cheap on 1 in 10 fix requests")
+    # a cheaper tier that is clearly worse is not probed, and probing can be turned off
+    assert {route(config, "fix", learned=est({("fix", "mid"): (n, n), ("fix", "cheap"): (5, 20)})).tier
+            for n in range(20, 30)} == {"mid"}
+    assert route(config, "fix", learned=est({("fix", "mid"): (29, 29)}, probe_every=0)).tier == "mid"
+
+
+def test_a_few_unlucky_outcomes_do_not_push_a_tier_up(config):
+    assert route(config, "fix", learned=est({("fix", "mid"): (8, 10)})).tier == "mid"
+    assert route(config, "fix", learned=est({("fix", "mid"): (12, 20)})).tier == "frontier"
