@@ -225,3 +225,34 @@ def test_an_untried_cheaper_tier_is_probed_one_request_in_n_and_the_reason_says_
 def test_a_few_unlucky_outcomes_do_not_push_a_tier_up(config):
     assert route(config, "fix", learned=est({("fix", "mid"): (8, 10)})).tier == "mid"
     assert route(config, "fix", learned=est({("fix", "mid"): (12, 20)})).tier == "frontier"
+
+
+# --- the CLI's --write runs ----------------------------------------------------------------
+
+def test_cli_write_records_kept_a_repeat_makes_it_rerun_and_learning_moves_fix_up(project, model_server, capsys):
+    from conftest import FIXED_LINES, SAMPLE
+
+    from routerls.cli import main
+
+    (project / ".routerls.yaml").write_text("route: {learn: on, learn_min_evidence: 2}\n")
+    answer = f"```python\n{FIXED_LINES}```"
+    model_server.script(answer, model="gpt-4o-mini")
+    assert main(["run", "fix", "sample.py:3-9", "--write"]) == 0
+    (project / "sample.py").write_text(SAMPLE)  # as if the user put it back by hand, then ran it again
+    model_server.script(answer, model="gpt-4o-mini")
+    assert main(["run", "fix", "sample.py:3-9", "--write"]) == 0
+    with Ledger(default_path()) as ledger:
+        assert sorted(o for _, _, o, _ in ledger.outcome_report()) == ["kept", "rerun"]
+    capsys.readouterr()
+    assert main(["route", "fix", "sample.py:3-9", "--json"]) == 0
+    routed = json.loads(capsys.readouterr().out)
+    assert routed["tier"] == "mid" and routed["rule"] == "route.learn"
+    assert routed["reason"] == "learned: cheap kept 1 of 2 fix edits here; mid instead of cheap"
+    # an answer that fails its checks counts against its tier
+    model_server.script("I'm sorry, I can't help with that request.", model="gpt-4o")
+    model_server.script(answer, model="gpt-4.1")
+    (project / "sample.py").write_text(SAMPLE)
+    assert main(["run", "fix", "sample.py:3-9", "--write"]) == 0
+    with Ledger(default_path()) as ledger:
+        cells = {(tier, o) for _, tier, o, _ in ledger.outcome_report()}
+    assert {("mid", "rejected"), ("frontier", "kept")} <= cells
