@@ -737,7 +737,7 @@ def _outcomes_watch(ls: RouterServer, kept: Kept, before: str, edits) -> None:
     ls.watching.watch(Applied.of(result.request_id, kept.uri, result.plan.action.name,
                                  result.plan.action.task, result.tier, before,
                                  apply_edits(before, edits, ls.encoding), time.monotonic() + window))
-    asyncio.get_event_loop().call_later(window + 0.05, _outcomes_expire, ls)
+    asyncio.get_running_loop().call_later(window + 0.05, _outcomes_expire, ls)
 
 
 def _outcomes_record(ls: RouterServer, done) -> None:
