@@ -157,3 +157,16 @@ def kept_rows(raw: Iterable[tuple[str, str, str, int]], tier_order: Iterable[str
     rank = {t: i for i, t in enumerate(tier_order)}
     return [KeptRow(task, tier, counts) for (task, tier), counts in
             sorted(grouped.items(), key=lambda kv: (kv[0][0], rank.get(kv[0][1], len(rank)), kv[0][1]))]
+
+
+def kept_markdown(rows: Iterable[KeptRow]) -> str:
+    """The kept table for the editor's spend report (empty when nothing was applied yet)."""
+    rows = list(rows)
+    if not rows:
+        return ""
+    lines = ["## Applied edits: what was kept", "",
+             "| task | tier | " + " | ".join(OUTCOMES) + " | kept % |",
+             "|---|---|" + "---:|" * (len(OUTCOMES) + 1)]
+    lines += [f"| {r.task} | {r.tier} | " + " | ".join(str(r.counts.get(o, 0)) for o in OUTCOMES)
+              + f" | {r.kept_rate:.0%} |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -883,6 +883,11 @@ async def report(ls: RouterServer, *arguments: Any) -> str:
     ls.refresh_spend()
     rows = ls.ledger.report(by, None) if ls.ledger is not None else []
     markdown = report_markdown(rows, ls.spend, by)
+    if ls.ledger is not None:
+        from routerls import learning
+
+        kept = learning.kept_markdown(learning.kept_rows(ls.ledger.outcome_report(), ls.config.tier_order))
+        markdown += f"\n{kept}" if kept else ""
     action = actions_mod.Action("report", "Spend report", "report", "", "markdown", "")
     await _show_markdown(ls, action, os.urandom(6).hex(), markdown)
     return markdown

@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 import pytest_asyncio
+from lsprotocol import types as T
 from server_session import Reply, Session, start_session
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -118,11 +119,14 @@ async def test_undone_edits_move_the_task_class_up_and_the_reason_says_so(tmp_pa
         # the title an editor shows moved too
         actions = await s.code_actions(uri, _range())
         assert any(a.title == "AI: Refactor (frontier · gpt-4-turbo)" for a in actions), [a.title for a in actions]
+        # the spend report shows what was kept per task class and tier
+        markdown = await s.client.workspace_execute_command_async(
+            T.ExecuteCommandParams(command="routerls.report", arguments=[{"by": "model"}]))
+        assert "## Applied edits: what was kept" in markdown
+        assert "| refactor | mid | 0 | 2 | 0 | 0 | 0 | 0% |" in markdown
     finally:
         await s.stop()
 
 
 def _range():
-    from lsprotocol import types as T
-
     return T.Range(T.Position(4, 0), T.Position(6, 0))
