@@ -363,8 +363,9 @@ def cmd_learn(args, console) -> int:
         print(json.dumps({"workspace": key, "learn": config.route.learn, "target": est.target,
                           "min_evidence": est.min_evidence, "tasks": rows}))
         return 0
-    console.print(f"{key}: route.learn is {'on' if config.route.learn else 'off'}; target "
-                  f"{est.target:.0%} with {est.min_evidence:g} observations (eval's prior counts)")
+    state = "on" if config.route.learn else "off (below: what it would do if on)"
+    console.print(f"{key}: route.learn is {state}; target {est.target:.0%} with "
+                  f"{est.min_evidence:g} observations (eval's prior counts)")
     for r in rows:
         console.print(f"  {r['task']}: {r['tier']}" + (f" — {r['reason']}" if r["learned"] else ""))
     kept = _kept_rows(ledger, key)
