@@ -120,6 +120,15 @@ class Tracker:
             self.pending.remove(a)
         return done
 
+    def superseded(self, uri: str, first_line: int, last_line: int) -> list[tuple[Applied, str]]:
+        """The server is about to apply another action's edit over these lines: that is not the
+        user's rework, and the user built on the earlier edit, so it ends now as it stands."""
+        done = [(a, "reworked" if a.touched else "kept") for a in self.pending
+                if a.uri == uri and first_line <= a.last_line and last_line >= a.first_line]
+        for a, _ in done:
+            self.pending.remove(a)
+        return done
+
     def expire(self, now: float) -> list[tuple[Applied, str]]:
         """Edits whose window is over: reworked when touched, else kept."""
         done = [(a, "reworked" if a.touched else "kept") for a in self.pending if a.deadline <= now]

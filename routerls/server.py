@@ -734,9 +734,10 @@ def _outcomes_watch(ls: RouterServer, kept: Kept, before: str, edits) -> None:
     if ls.watching is None:
         ls.watching = Tracker()
     window = ls.config.route.learn_window_s
-    ls.watching.watch(Applied.of(result.request_id, kept.uri, result.plan.action.name,
-                                 result.plan.action.task, result.tier, before,
-                                 apply_edits(before, edits, ls.encoding), time.monotonic() + window))
+    applied = Applied.of(result.request_id, kept.uri, result.plan.action.name, result.plan.action.task,
+                         result.tier, before, apply_edits(before, edits, ls.encoding), time.monotonic() + window)
+    _outcomes_record(ls, ls.watching.superseded(kept.uri, applied.first_line, applied.last_line))
+    ls.watching.watch(applied)
     asyncio.get_running_loop().call_later(window + 0.05, _outcomes_expire, ls)
 
 

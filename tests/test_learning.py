@@ -162,6 +162,13 @@ def test_same_action_on_overlapping_lines_is_a_rerun():
     assert [o for _, o in t.rerun("file:///a.py", "docstring", 0, 1)] == ["rerun"]
 
 
+def test_another_actions_edit_over_the_same_lines_ends_the_earlier_one_as_it_stands():
+    t = Tracker()
+    t.watch(applied())
+    assert t.superseded("file:///a.py", 4, 5) == []  # other lines
+    assert [o for _, o in t.superseded("file:///a.py", 2, 3)] == ["kept"]
+
+
 # --- the outcomes table --------------------------------------------------------------------
 
 def test_outcomes_table_joins_an_old_ledger_and_counts_per_workspace(tmp_path):
