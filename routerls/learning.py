@@ -39,6 +39,7 @@ class Estimate:
     prior_b: float = 1.0
     prior_cases: int = 0  # eval cases behind the prior (0: the uniform prior)
     prior_passed: int = 0
+    pending: int = 0  # applied edits whose outcome is not known yet: not in the posterior
     mean: float = attrs.field(init=False)
     # mean plus UPPER_SD standard deviations: a tier is only judged below the target when even
     # this is (~93 % sure), so a few unlucky outcomes do not push a task class up
@@ -73,6 +74,8 @@ class Estimates:
     min_evidence: float = 10.0
     probe_every: int = 10  # 1 in N requests tries an untried cheaper tier (0: never)
     prior: Mapping[tuple[str, str], Prior] = attrs.field(factory=dict)
+    # the router's answer per (tier order, task, tier, floor): the same inputs, the same move
+    moves: dict = attrs.field(factory=dict, eq=False, repr=False)
 
     def get(self, task: str, tier: str) -> Estimate:
         found = self.cells.get((task, tier))
@@ -115,15 +118,15 @@ def load_prior(folder: Path) -> dict[tuple[str, str], Prior]:
     return prior_from_eval(r for r in rows if isinstance(r, dict)) if isinstance(rows, list) else {}
 
 
-def estimates(counts: Mapping[tuple[str, str], tuple[int, int]],
+def estimates(counts: Mapping[tuple[str, str], tuple[int, ...]],
               prior: Mapping[tuple[str, str], Prior] | None = None, *,
               target: float = 0.9, min_evidence: float = 10.0, probe_every: int = 10) -> Estimates:
-    """Posteriors from (task, tier) → (kept, seen) counts and the prior."""
+    """Posteriors from (task, tier) → (kept, seen[, pending]) counts and the prior."""
     prior = dict(prior or {})
     cells = {}
     for key in {*counts, *prior}:
-        kept, seen = counts.get(key, (0, 0))
-        cells[key] = Estimate(kept, seen, *prior.get(key, UNIFORM))
+        kept, seen, *pending = counts.get(key, (0, 0))
+        cells[key] = Estimate(kept, seen, *prior.get(key, UNIFORM), pending=sum(pending))
     return Estimates(cells, target, min_evidence, probe_every, prior)
 
 

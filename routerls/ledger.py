@@ -278,6 +278,11 @@ class Ledger:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (request_id, _iso(ts or _now()), workspace, action, task, tier, outcome, target))
 
+    def settle_outcome(self, request_id: str, tier: str, outcome: str) -> bool:
+        """The final outcome of an edit recorded as 'pending' when it was applied."""
+        return self._write("UPDATE outcomes SET outcome = ? WHERE request_id = ? AND tier = ? "
+                           "AND outcome = 'pending'", (outcome, request_id, tier)) > 0
+
     def mark_rerun(self, workspace: str, action: str, target: str, since: datetime) -> str | None:
         """The latest *kept* run of `action` on `target` since `since` becomes *rerun*; returns
         its request id (None when there is none)."""
@@ -291,17 +296,19 @@ class Ledger:
             self._db.execute("UPDATE outcomes SET outcome = 'rerun' WHERE id = ?", (row[0],))
             return str(row[1])
 
-    def outcome_counts(self, workspace: str) -> dict[tuple[str, str], tuple[int, int]]:
-        """(task, tier) → (kept, all outcomes) in one workspace."""
-        rows = self._query("SELECT task, tier, SUM(outcome = 'kept'), COUNT(*) FROM outcomes "
-                           "WHERE workspace = ? GROUP BY task, tier", (workspace,))
-        return {(task, tier): (int(kept), int(n)) for task, tier, kept, n in rows}
+    def outcome_counts(self, workspace: str) -> dict[tuple[str, str], tuple[int, int, int]]:
+        """(task, tier) → (kept, settled outcomes, edits still pending) in one workspace."""
+        rows = self._query("SELECT task, tier, SUM(outcome = 'kept'), SUM(outcome != 'pending'), "
+                           "SUM(outcome = 'pending') FROM outcomes WHERE workspace = ? GROUP BY task, tier",
+                           (workspace,))
+        return {(task, tier): (int(kept), int(n), int(p)) for task, tier, kept, n, p in rows}
 
     def outcome_report(self, workspace: str | None = None) -> list[tuple[str, str, str, int]]:
-        """(task, tier, outcome, count), of one workspace or all."""
-        where, params = ("WHERE workspace = ?", (workspace,)) if workspace is not None else ("", ())
+        """(task, tier, outcome, count) of settled outcomes, of one workspace or all."""
+        where, params = ("AND workspace = ?", (workspace,)) if workspace is not None else ("", ())
         return [(t, tier, o, int(n)) for t, tier, o, n in self._query(
-            f"SELECT task, tier, outcome, COUNT(*) FROM outcomes {where} GROUP BY task, tier, outcome",
+            f"SELECT task, tier, outcome, COUNT(*) FROM outcomes WHERE outcome != 'pending' {where} "
+            "GROUP BY task, tier, outcome",
             params)]
 
     def forget_outcomes(self, workspace: str) -> int:

@@ -174,7 +174,10 @@ def route(
     explicit = tier or tag_tier
     # 3b. what the user keeps: never past a rule's `tier:`, a rule's `at_least` or an explicit choice
     if learned is not None and not fixed and explicit is None and chosen in order:
-        moved = _learned(order, chosen, task, learned, floor)
+        key = (order, task, chosen, floor)
+        moved = learned.moves.get(key, False)
+        if moved is False:
+            moved = learned.moves[key] = _learned(order, chosen, task, learned, floor)
         if moved is not None:
             chosen, reason, rule_id = moved[0], moved[1], "route.learn"
 
@@ -240,7 +243,8 @@ def _learned(order: Sequence[str], chosen: str, task: str, learned: Estimates,
 
     A tier nobody routes to gets no evidence, so while the tier meets the target and the one
     below is untried or plausibly good (mean + one sd reaches the target), one request in
-    `probe_every` goes there; which one is a function of the outcome counts, so this stays pure.
+    `probe_every` goes there; which one is a function of the counts (edits still pending
+    included, so a probe is not repeated while its outcome is awaited), so this stays pure.
     Probing stops by itself once the evidence says the cheaper tier falls short."""
     target, enough = learned.target, learned.min_evidence
     i = order.index(chosen)
@@ -264,7 +268,8 @@ def _learned(order: Sequence[str], chosen: str, task: str, learned: Estimates,
     if j > i - 1 >= floor and learned.probe_every and here.evidence >= enough and here.mean >= target:
         below = learned.get(task, order[i - 1])
         if (below.evidence == 0 or below.upper >= target) \
-                and (here.seen + below.seen) % learned.probe_every == learned.probe_every - 1:
+                and (here.seen + here.pending + below.seen + below.pending) % learned.probe_every \
+                == learned.probe_every - 1:
             return order[i - 1], (f"learned: trying {order[i - 1]} on 1 in {learned.probe_every} {task} "
                                   f"requests ({below.says(order[i - 1], task)}; "
                                   f"{here.says(chosen, task)}); {order[i - 1]} instead of {chosen}")

@@ -738,14 +738,22 @@ def _outcomes_watch(ls: RouterServer, kept: Kept, before: str, edits) -> None:
                          result.tier, before, apply_edits(before, edits, ls.encoding), time.monotonic() + window)
     _outcomes_record(ls, ls.watching.superseded(kept.uri, applied.first_line, applied.last_line))
     ls.watching.watch(applied)
+    try:  # pending until settled: the router's probing counts it at once
+        ls.ledger.record_outcome(applied.request_id, _outcomes_workspace(ls, applied.uri), applied.action,
+                                 applied.task, applied.tier, "pending")
+    except Exception as exc:  # noqa: BLE001 - a lost outcome must not stop the editor
+        log.warning("outcome not recorded: %s", exc)
+    if ls.engine is not None:
+        ls.engine.learned.clear()
     asyncio.get_running_loop().call_later(window + 0.05, _outcomes_expire, ls)
 
 
 def _outcomes_record(ls: RouterServer, done) -> None:
     for applied, outcome in done:
         try:
-            ls.ledger.record_outcome(applied.request_id, _outcomes_workspace(ls, applied.uri), applied.action,
-                                     applied.task, applied.tier, outcome)
+            if not ls.ledger.settle_outcome(applied.request_id, applied.tier, outcome):
+                ls.ledger.record_outcome(applied.request_id, _outcomes_workspace(ls, applied.uri),
+                                         applied.action, applied.task, applied.tier, outcome)
         except Exception as exc:  # noqa: BLE001 - a lost outcome must not stop the editor
             log.warning("outcome not recorded: %s", exc)
             continue

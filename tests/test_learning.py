@@ -183,12 +183,15 @@ def test_outcomes_table_joins_an_old_ledger_and_counts_per_workspace(tmp_path):
         ledger.record_outcome("r1", "/ws", "fix", "fix", "cheap", "kept")
         ledger.record_outcome("r2", "/ws", "fix", "fix", "cheap", "undone")
         ledger.record_outcome("r3", "/other", "fix", "fix", "cheap", "kept", target="t")
-        assert ledger.outcome_counts("/ws") == {("fix", "cheap"): (1, 2)}
+        ledger.record_outcome("r4", "/ws", "fix", "fix", "cheap", "pending")
+        assert ledger.outcome_counts("/ws") == {("fix", "cheap"): (1, 2, 1)}
+        assert ledger.settle_outcome("r4", "cheap", "reworked") and not ledger.settle_outcome("r4", "cheap", "kept")
+        assert ledger.outcome_counts("/ws") == {("fix", "cheap"): (1, 3, 0)}
         from datetime import UTC, datetime, timedelta
 
         assert ledger.mark_rerun("/other", "fix", "t", datetime.now(UTC) - timedelta(minutes=1)) == "r3"
-        assert ledger.outcome_counts("/other") == {("fix", "cheap"): (0, 1)}
-        assert ledger.forget_outcomes("/ws") == 2 and ledger.outcome_counts("/ws") == {}
+        assert ledger.outcome_counts("/other") == {("fix", "cheap"): (0, 1, 0)}
+        assert ledger.forget_outcomes("/ws") == 3 and ledger.outcome_counts("/ws") == {}
         assert ledger.rows() == []  # the calls table is untouched
 
 
@@ -263,3 +266,13 @@ def test_cli_write_records_kept_a_repeat_makes_it_rerun_and_learning_moves_fix_u
     with Ledger(default_path()) as ledger:
         cells = {(tier, o) for _, tier, o, _ in ledger.outcome_report()}
     assert {("mid", "rejected"), ("frontier", "kept")} <= cells
+
+
+def test_a_pending_probe_is_not_repeated_while_its_outcome_is_awaited(config):
+    d = route(config, "fix", learned=est({("fix", "mid"): (29, 29)}))
+    assert d.tier == "cheap"  # the probe
+    # the probe's edit is applied and pending: the next request stays on mid
+    assert route(config, "fix", learned=est({("fix", "mid"): (29, 29), ("fix", "cheap"): (0, 0, 1)})).tier == "mid"
+    # pending edits are not outcomes
+    e = est({("fix", "cheap"): (0, 0, 3)}).get("fix", "cheap")
+    assert (e.seen, e.pending, e.mean) == (0, 3, 0.5)

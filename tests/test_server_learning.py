@@ -41,7 +41,7 @@ def _args(uri: str, **extra) -> dict:
 
 
 def outcomes(session: Session) -> dict[str, tuple[str, str]]:
-    """request id → (tier, outcome), from the server's ledger."""
+    """request id → (tier, outcome), from the server's ledger ('pending' until it is known)."""
     db = sqlite3.connect(session.data / "ledger.sqlite3")
     try:
         return {r: (t, o) for r, t, o in db.execute("SELECT request_id, tier, outcome FROM outcomes")}
@@ -50,11 +50,15 @@ def outcomes(session: Session) -> dict[str, tuple[str, str]]:
 
 
 async def outcome_of(session: Session, request_id: str, timeout: float = 10.0) -> str:
+    """The request's outcome once it is known."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while request_id not in (got := outcomes(session)):
+    while True:
+        got = outcomes(session)
+        outcome = got.get(request_id, (None, "pending"))[1]
+        if outcome != "pending":
+            return outcome
         assert asyncio.get_running_loop().time() < deadline, f"no outcome for {request_id}: {got}"
         await asyncio.sleep(0.05)
-    return got[request_id][1]
 
 
 async def applied_run(session: Session, name: str) -> tuple[str, str]:
@@ -71,7 +75,7 @@ async def test_an_edit_the_client_undoes_is_undone(session: Session):
     uri, request_id = await applied_run(session, "undo.py")
     session.change(uri, "import os\n" + session.text(uri))  # work elsewhere first: still pending
     await asyncio.sleep(0.2)
-    assert request_id not in outcomes(session)
+    assert outcomes(session)[request_id] == ("mid", "pending")
     session.change(uri, "import os\n" + SOURCE)  # the editor's undo of the edit
     assert await outcome_of(session, request_id, timeout=WINDOW_S / 2) == "undone"  # at once
     assert outcomes(session)[request_id] == ("mid", "undone")
@@ -96,7 +100,7 @@ async def test_an_edit_left_alone_is_kept_after_the_window(session: Session):
     uri, request_id = await applied_run(session, "kept.py")
     session.change(uri, session.text(uri) + "\n\ndef third():\n    return 3\n")  # elsewhere
     await asyncio.sleep(WINDOW_S / 2)
-    assert request_id not in outcomes(session)
+    assert outcomes(session)[request_id] == ("mid", "pending")
     assert await outcome_of(session, request_id) == "kept"
 
 
