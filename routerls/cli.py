@@ -216,11 +216,16 @@ def cmd_run(args, console) -> int:
     engine = Engine(config, _ledger(config.ledger.store_prompts))
     req = build_request(args, workspace, config)
     _warm_litellm()
+    target = _target(req)
+    if args.write:  # the same action on the same lines again: the last run was not enough
+        _mark_rerun(engine, config, workspace, args.action, target)
     try:
         result = asyncio.run(engine.run(req, on_progress=_first_token_notes()))
     except EngineError as exc:
         raise UsageError(str(exc)) from None
     d = result.plan.decision
+    if args.write:
+        _record_outcomes(engine, workspace, result, target)
     if result.outcome != "ok":
         console.print(f"[red]{result.outcome}[/]: {result.message}")
         return 1
@@ -260,6 +265,40 @@ def cmd_run(args, console) -> int:
     return 0
 
 
+def _target(req) -> str:
+    """The file and lines of a CLI run, as the outcomes table keeps them (a hash, not the path)."""
+    import hashlib
+
+    digest = hashlib.sha256(req.path.encode()).hexdigest()[:16]
+    return f"{digest}:{req.range.start.line}-{req.range.end.line}"
+
+
+def _mark_rerun(engine, config, workspace: Path, action: str, target: str) -> None:
+    from routerls.learning import workspace_key
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=config.route.learn_window_s)
+    try:
+        engine.ledger.mark_rerun(workspace_key(workspace), engine.action(action).name, target, since)
+    except Exception as exc:  # noqa: BLE001 - the run matters more than its statistics
+        print(f"routerls: outcome not recorded: {exc}", file=sys.stderr)
+
+
+def _record_outcomes(engine, workspace: Path, result, target: str) -> None:
+    """`--write` keeps the edit (until a re-run says otherwise); rejected answers count against
+    their tier."""
+    from routerls.learning import workspace_key
+
+    key, action, task = workspace_key(workspace), result.plan.action.name, result.plan.action.task
+    found = [(a.tier, "rejected") for a in result.attempts if a.outcome == "bad_output"]
+    if result.outcome == "ok" and result.edit is not None and result.edit.edits and result.tier:
+        found.append((result.tier, "kept"))
+    try:
+        for tier, outcome in found:
+            engine.ledger.record_outcome(result.request_id, key, action, task, tier, outcome, target)
+    except Exception as exc:  # noqa: BLE001
+        print(f"routerls: outcome not recorded: {exc}", file=sys.stderr)
+
+
 def _print_diff(console, old: str, new: str, path: str) -> None:
     from rich.syntax import Syntax
 
@@ -282,10 +321,13 @@ def cmd_report(args, console) -> int:
     ledger = _ledger()
     summary = spend_report.summarize(ledger, by=args.by if args.by in ("day", "week") else "day",
                                      since=since, config=_report_config())
+    kept = _kept_rows(ledger)
     if args.html or args.out or args.open:
         return _write_dashboard(summary, args, ledger.path.parent)
     if args.json:
-        print(json.dumps(spend_report.report_json(summary, args.by)))
+        data = spend_report.report_json(summary, args.by)
+        data["kept"] = [k.to_json() for k in kept]
+        print(json.dumps(data))
         return 0
     rows = summary.rows(args.by)
     table = Table(title=f"routerls spend by {args.by}" + (f" since {args.since}" if args.since else ""))
@@ -302,6 +344,8 @@ def cmd_report(args, console) -> int:
     t = summary.totals
     console.print(f"total {money(t.cost_usd)} · saved {money(t.saved_usd)} vs always-frontier · "
                   f"today {money(t.today_usd)} · this month {money(t.month_usd)}")
+    if kept:
+        console.print(_kept_table(kept))
     return 0
 
 
@@ -337,6 +381,80 @@ def _write_dashboard(summary, args, data_dir: Path) -> int:
         if not webbrowser.open(path.resolve().as_uri()):
             print(f"routerls: no browser found; open {path.resolve().as_uri()}", file=sys.stderr)
     return 0
+
+
+def _kept_rows(ledger, workspace: str | None = None):
+    """What users kept of the applied edits, per task class and tier (all workspaces by default)."""
+    from routerls.config import DEFAULTS_PATH, load_config
+    from routerls.learning import kept_rows
+
+    return kept_rows(ledger.outcome_report(workspace), load_config(files=[DEFAULTS_PATH]).tier_order)
+
+
+def _kept_table(kept, title: str = "applied edits: what was kept, per task class and tier"):
+    from rich.table import Table
+
+    from routerls.learning import OUTCOMES
+
+    table = Table(title=title)
+    for col in ("task", "tier", *OUTCOMES, "kept %"):
+        table.add_column(col, justify="left" if col in ("task", "tier") else "right")
+    for k in kept:
+        table.add_row(k.task, k.tier, *(str(k.counts.get(o, 0)) for o in OUTCOMES), f"{k.kept_rate:.0%}")
+    return table
+
+
+def cmd_learn(args, console) -> int:
+    """`routerls learn [DIR]`: the workspace's estimates and where they move each task class;
+    `--reset` forgets them."""
+    from routerls.config import ConfigError, load_config
+    from routerls.learning import workspace_key
+    from routerls.router import RouteError, route
+
+    workspace = Path(args.dir or ".").resolve()
+    key = workspace_key(workspace)
+    ledger = _ledger()
+    if args.reset:
+        n = ledger.forget_outcomes(key)
+        console.print(f"forgot {n} outcome(s) of {key}")
+        return 0
+    try:
+        config = load_config(workspace)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    from routerls.engine import Engine
+
+    est = Engine(_with_learning(config), ledger).estimates(key)
+    rows = []
+    for task in config.tasks:
+        try:
+            d = route(config, task, learned=est)
+        except RouteError:
+            continue
+        rows.append({"task": task, "tier": d.tier, "reason": d.reason, "learned": d.rule == "route.learn",
+                     "estimates": {t: {"mean": round(est.get(task, t).mean, 4), "kept": est.get(task, t).kept,
+                                       "seen": est.get(task, t).seen, "evidence": est.get(task, t).evidence}
+                                   for t in config.tier_order}})
+    if args.json:
+        print(json.dumps({"workspace": key, "learn": config.route.learn, "target": est.target,
+                          "min_evidence": est.min_evidence, "tasks": rows}))
+        return 0
+    state = "on" if config.route.learn else "off (below: what it would do if on)"
+    console.print(f"{key}: route.learn is {state}; target {est.target:.0%} with "
+                  f"{est.min_evidence:g} observations (eval's prior counts)")
+    for r in rows:
+        console.print(f"  {r['task']}: {r['tier']}" + (f" — {r['reason']}" if r["learned"] else ""))
+    kept = _kept_rows(ledger, key)
+    if kept:
+        console.print(_kept_table(kept, "this workspace's applied edits"))
+    return 0
+
+
+def _with_learning(config):
+    """The config with learning on, to show what it would do even while it is off."""
+    import attrs
+
+    return attrs.evolve(config, route=attrs.evolve(config.route, learn=True))
 
 
 def cmd_doctor(args, console) -> int:
@@ -582,6 +700,12 @@ def make_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", metavar="FILE", help="where --html writes (default: beside the ledger; -: stdout)")
     rep.add_argument("--open", action="store_true", help="open the dashboard in the default browser")
 
+    lr = sub.add_parser("learn", help="what this workspace's kept, undone and re-run edits teach the "
+                        "router (route.learn); --reset forgets it")
+    lr.add_argument("dir", nargs="?", metavar="DIR", help="the workspace (default: the current directory)")
+    lr.add_argument("--reset", action="store_true", help="forget this workspace's outcomes")
+    lr.add_argument("--json", action="store_true")
+
     sub.add_parser("doctor", help="check config, keys (names only), backends and workspace trust")
 
     tr = sub.add_parser("trust", help="let a workspace's .routerls.yaml run programs and choose "
@@ -631,6 +755,7 @@ COMMANDS["local"] = cmd_local
 COMMANDS["trust"] = cmd_trust
 COMMANDS["connect"] = cmd_connect
 COMMANDS["orchestrate"] = cmd_orchestrate
+COMMANDS["learn"] = cmd_learn
 
 
 class _StderrProgress(logging.Handler):

@@ -122,9 +122,18 @@ class Hover:
 @attrs.frozen
 class Route:
     """How free-text instructions are read besides the rules: `embeddings` maps an instruction to
-    a tier by its nearest labelled examples (classifier.py; needs `routerls[classifier]`)."""
+    a tier by its nearest labelled examples (classifier.py; needs `routerls[classifier]`).
+
+    `learn: on` moves a task class between tiers by what this workspace's user keeps
+    (learning.py): down when the cheaper tier's estimate is at least `learn_target` with
+    `learn_min_evidence` observations (eval's prior counts), up when the tier's falls below it.
+    An applied edit untouched for `learn_window_s` seconds counts as kept."""
 
     classifier: str = "none"
+    learn: bool = False  # YAML's on/off are booleans
+    learn_target: float = 0.9
+    learn_min_evidence: float = 10.0
+    learn_window_s: float = 120.0
 
 
 @attrs.frozen
@@ -585,6 +594,11 @@ def _validate(config: Config, origins: Mapping) -> None:
     if config.route.classifier not in CLASSIFIERS:
         raise _fail(origins, "route.classifier",
                     f"unknown classifier {config.route.classifier!r}; allowed: {', '.join(CLASSIFIERS)}")
+    r = config.route
+    if not 0 < r.learn_target <= 1:
+        raise _fail(origins, "route.learn_target", f"give a fraction in (0, 1], got {r.learn_target}")
+    if r.learn_min_evidence < 0 or r.learn_window_s <= 0:
+        raise _fail(origins, "route", "learn_min_evidence must be 0 or more and learn_window_s more than 0")
     g = config.gateway
     if g.timeout_s <= 0 or g.retries < 0 or g.backoff_s < 0 or g.max_output_tokens <= 0:
         raise _fail(origins, "gateway", "timeout_s and max_output_tokens must be > 0; retries, backoff_s >= 0")

@@ -117,6 +117,28 @@ class Engine:
         self.reserved: dict[str, float] = {}
         self._prompts: dict[str, str] = {}  # request id → prompt as sent (ledger.store_prompts)
         self.ledger_warning: str | None = None  # the last failed ledger write, for the user
+        self.learned: dict = {}  # workspace → learning.Estimates (route.learn); see `estimates`
+
+    def estimates(self, workspace_root: str | None):
+        """The workspace's success estimates when `route.learn` is on, read from the ledger once
+        and kept until a new outcome or config drops them (`learned.clear()`)."""
+        if not self.config.route.learn or self.ledger is None or not workspace_root:
+            return None
+        from routerls import learning
+
+        key = learning.workspace_key(workspace_root)
+        got = self.learned.get(key)
+        if got is None:
+            try:
+                counts = self.ledger.outcome_counts(key)
+            except Exception as exc:  # noqa: BLE001 - an unreadable ledger must not stop the editor
+                self.ledger_warning = f"learned estimates not read: {exc}"
+                counts = {}
+            r = self.config.route
+            got = self.learned[key] = learning.estimates(
+                counts, learning.load_prior(self.ledger.path.parent), target=r.learn_target,
+                min_evidence=r.learn_min_evidence)
+        return got
 
     def forget(self, path: str) -> None:
         """The document was closed: its conversation ends."""
@@ -203,7 +225,8 @@ class Engine:
             decision = route(self.config, action.task, text=action.name, tokens=ctx.tokens,
                              tier=req.tier, instruction=req.instruction, spend=self.spend(),
                              price_of=price_of, tool=pick.entry.name if usable else None,
-                             tool_note=tool_failure or pick.note, classified=classified)
+                             tool_note=tool_failure or pick.note, classified=classified,
+                             learned=self.estimates(req.workspace_root))
         except RouteError as exc:
             raise EngineError(str(exc)) from None
         decision = self._keep_local(req, decision, action.task, ctx.tokens, price_of)

@@ -490,6 +490,21 @@ def render(report: Report, console) -> None:
             console.print(f"  {task}: none (best: {best.tier} at {best.success:.0%})")
 
 
+def save_map(report: Report) -> None:
+    """Leave the measured map in the data dir: learned routing (`route.learn`) starts from it."""
+    from routerls.learning import EVAL_MAP
+    from routerls.ledger import default_path
+
+    if not report.cells:
+        return
+    try:
+        folder = default_path().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / EVAL_MAP).write_text(json.dumps(report.to_json()), encoding="utf-8")
+    except OSError:
+        pass  # the map is a head start, not a requirement
+
+
 def command(config: Config, args, console, workspace: Path | None = None) -> int:
     """`routerls eval` from parsed arguments."""
     if not 0 < args.target <= 1:
@@ -508,6 +523,7 @@ def command(config: Config, args, console, workspace: Path | None = None) -> int
     started = time.perf_counter()
     report = asyncio.run(evaluate(config, cases, tiers, target=args.target, jobs=args.jobs,
                                   workspace=workspace))
+    save_map(report)
     written = None
     if args.write_config:
         written = write_tasks(Path(args.write_config), report.routing, config.tasks)

@@ -179,6 +179,24 @@ def _v2(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _outcomes(db: sqlite3.Connection) -> None:
+    """What became of applied edits (learning.py). A table of its own, created when missing on
+    every open, so it joins any schema version without a version step of its own."""
+    db.execute("""
+        CREATE TABLE IF NOT EXISTS outcomes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            action TEXT NOT NULL,
+            task TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT ''
+        )""")
+    db.execute("CREATE INDEX IF NOT EXISTS outcomes_cell ON outcomes (workspace, task, tier)")
+
+
 # version → the step that brings the schema from version-1 to version.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2}
 
@@ -197,6 +215,7 @@ def migrate(db: sqlite3.Connection, path: Path) -> int:
         for version in range(current + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version](db)
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        _outcomes(db)
         db.execute("COMMIT")
         return SCHEMA_VERSION
     except BaseException:
@@ -328,6 +347,57 @@ class Ledger:
         dead = [(rid,) for rid, pid in rows if not _alive(pid)]
         if dead:
             self._db.executemany("DELETE FROM reservations WHERE request_id = ?", dead)
+
+    def _write(self, sql: str, params: Sequence) -> int:
+        with self._lock, self._guard("write to"):
+            return self._db.execute(sql, params).rowcount
+
+    # --- outcomes of applied edits (learning.py) ---------------------------------------------
+
+    def record_outcome(self, request_id: str, workspace: str, action: str, task: str, tier: str,
+                       outcome: str, target: str = "", ts: datetime | None = None) -> None:
+        """One outcome of one tier's answer to a request (`target` names the file and lines, so
+        a CLI re-run can find the run it repeats)."""
+        self._write("INSERT INTO outcomes (request_id, ts, workspace, action, task, tier, outcome, target) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (request_id, _iso(ts or _now()), workspace, action, task, tier, outcome, target))
+
+    def settle_outcome(self, request_id: str, tier: str, outcome: str) -> bool:
+        """The final outcome of an edit recorded as 'pending' when it was applied."""
+        return self._write("UPDATE outcomes SET outcome = ? WHERE request_id = ? AND tier = ? "
+                           "AND outcome = 'pending'", (outcome, request_id, tier)) > 0
+
+    def mark_rerun(self, workspace: str, action: str, target: str, since: datetime) -> str | None:
+        """The latest *kept* run of `action` on `target` since `since` becomes *rerun*; returns
+        its request id (None when there is none)."""
+        with self._lock, self._guard("write to"):
+            row = self._db.execute(
+                "SELECT id, request_id FROM outcomes WHERE workspace = ? AND action = ? AND target = ? "
+                "AND outcome = 'kept' AND ts >= ? ORDER BY id DESC LIMIT 1",
+                (workspace, action, target, _iso(since))).fetchone()
+            if row is None:
+                return None
+            self._db.execute("UPDATE outcomes SET outcome = 'rerun' WHERE id = ?", (row[0],))
+            return str(row[1])
+
+    def outcome_counts(self, workspace: str) -> dict[tuple[str, str], tuple[int, int, int]]:
+        """(task, tier) → (kept, settled outcomes, edits still pending) in one workspace."""
+        rows = self._query("SELECT task, tier, SUM(outcome = 'kept'), SUM(outcome != 'pending'), "
+                           "SUM(outcome = 'pending') FROM outcomes WHERE workspace = ? GROUP BY task, tier",
+                           (workspace,))
+        return {(task, tier): (int(kept), int(n), int(p)) for task, tier, kept, n, p in rows}
+
+    def outcome_report(self, workspace: str | None = None) -> list[tuple[str, str, str, int]]:
+        """(task, tier, outcome, count) of settled outcomes, of one workspace or all."""
+        where, params = ("AND workspace = ?", (workspace,)) if workspace is not None else ("", ())
+        return [(t, tier, o, int(n)) for t, tier, o, n in self._query(
+            f"SELECT task, tier, outcome, COUNT(*) FROM outcomes WHERE outcome != 'pending' {where} "
+            "GROUP BY task, tier, outcome",
+            params)]
+
+    def forget_outcomes(self, workspace: str) -> int:
+        """Drop a workspace's outcomes (`routerls learn --reset`); returns how many."""
+        return self._write("DELETE FROM outcomes WHERE workspace = ?", (workspace,))
 
     # --- reading ------------------------------------------------------------------------
 

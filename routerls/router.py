@@ -1,8 +1,9 @@
 """Which tier (and so which models) runs an action, and why — one pure function.
 
 Precedence, low → high: the task's tier from `tasks:`, the first matching rule, the strategy
-shift (cost: one tier down, quality: one up), an explicit tag or `tier` argument, and last the
-budget (`downgrade` steps down until the estimate fits; `block` refuses; `warn` only says so).
+shift (cost: one tier down, quality: one up), what the user keeps (`route.learn`: the estimates
+of `learning.py` are an input, so this stays a pure function), an explicit tag or `tier`
+argument, and last the budget (`downgrade` steps down until the estimate fits; `block` refuses; `warn` only says so).
 An explicit tier beats everything but a `block` budget.
 """
 
@@ -18,6 +19,7 @@ from routerls.money import money
 
 if TYPE_CHECKING:
     from routerls.config import Config, ModelEntry
+    from routerls.learning import Estimates
 
 TAGS = {"@local": "local", "@cheap": "cheap", "@mid": "mid", "@frontier": "frontier",
         "@fast": "cheap", "@heavy": "frontier"}
@@ -110,6 +112,7 @@ def route(
     tool: str | None = None,
     tool_note: str | None = None,
     classified: tuple[str, str] | None = None,
+    learned: Estimates | None = None,
 ) -> RouteDecision:
     """Decide the tier for one request.
 
@@ -123,6 +126,8 @@ def route(
 
     `classified` is (tier, why) from the instruction classifier (`route.classifier`): it replaces
     the task's tier, and the rules, the strategy and explicit choices still win over it.
+
+    `learned` holds the workspace's success estimates (`route.learn: on`); see `_learned`.
     """
     order = config.tier_order
     tag_tier, _ = parse_tags(instruction)
@@ -140,6 +145,7 @@ def route(
 
     # 2. rules: first match wins
     haystack = f"{instruction}\n{text}" if instruction else text
+    floor, fixed = 0, False  # what a matching rule leaves to learning
     for i, rule in enumerate(config.rules):
         if rule.match is not None and not _pattern(rule.match).search(haystack):
             continue
@@ -149,8 +155,11 @@ def route(
                if rule.match is not None else f"it is large (~{tokens} tokens)")
         if rule.tier is not None:
             chosen, reason, rule_id = rule.tier, f"{why}, so {rule.tier} (rule {i + 1})", f"rules[{i}]"
-        elif rule.at_least is not None and order.index(chosen) < order.index(rule.at_least):
-            chosen, reason, rule_id = rule.at_least, f"{why}, so at least {rule.at_least} (rule {i + 1})", f"rules[{i}]"
+            fixed = True
+        elif rule.at_least is not None:
+            floor = order.index(rule.at_least)
+            if order.index(chosen) < floor:
+                chosen, reason, rule_id = rule.at_least, f"{why}, so at least {rule.at_least} (rule {i + 1})", f"rules[{i}]"
         break
 
     # 3. strategy
@@ -160,8 +169,17 @@ def route(
             reason += f"; {config.strategy} strategy moves it to {shifted}"
             chosen = shifted
 
-    # 4. explicit choice wins
     explicit = tier or tag_tier
+    # 3b. what the user keeps: never past a rule's `tier:`, a rule's `at_least` or an explicit choice
+    if learned is not None and not fixed and explicit is None and chosen in order:
+        key = (order, task, chosen, floor)
+        moved = learned.moves.get(key, False)
+        if moved is False:
+            moved = learned.moves[key] = _learned(order, chosen, task, learned, floor)
+        if moved is not None:
+            chosen, reason, rule_id = moved[0], moved[1], "route.learn"
+
+    # 4. explicit choice wins
     pinned = explicit is not None
     if explicit is not None:
         if explicit not in config.tiers:
@@ -229,6 +247,49 @@ def within_budget(config: Config, decision: RouteDecision, tokens: int, spend: S
     models = decision.models if chosen == decision.tier else config.tiers[chosen].models
     return attrs.evolve(decision, tier=chosen, models=models, reason=reason, rule=rule_id,
                         blocked=blocked, estimated_usd=estimate)
+
+
+def _learned(order: Sequence[str], chosen: str, task: str, learned: Estimates,
+             floor: int) -> tuple[str, str] | None:
+    """Up while the tier's estimate is clearly below the target (even mean + one sd is) with
+    enough evidence; else down while the cheaper tier's estimate meets it with enough evidence
+    (never below `floor`). The gap between the two rules keeps a task class from flapping.
+
+    A tier nobody routes to gets no evidence, so while the tier meets the target and the one
+    below is untried or plausibly good (mean + one sd reaches the target), one request in
+    `probe_every` goes there; which one is a function of the counts (edits still pending
+    included, so a probe is not repeated while its outcome is awaited), so this stays pure.
+    Probing stops by itself once the evidence says the cheaper tier falls short."""
+    target, enough = learned.target, learned.min_evidence
+    i = order.index(chosen)
+    here = learned.get(task, chosen)
+    if here.evidence >= enough and here.upper < target:
+        j = i
+        while j + 1 < len(order):
+            j += 1
+            above = learned.get(task, order[j])
+            if not (above.evidence >= enough and above.upper < target):
+                break
+        if j == i:
+            return None
+        return order[j], f"learned: {here.says(chosen, task)}; {order[j]} instead of {chosen}"
+    j = i
+    while j - 1 >= floor:
+        below = learned.get(task, order[j - 1])
+        if not (below.evidence >= enough and below.mean >= target):
+            break
+        j -= 1
+    if j > i - 1 >= floor and learned.probe_every and here.evidence >= enough and here.mean >= target:
+        below = learned.get(task, order[i - 1])
+        if (below.evidence == 0 or below.upper >= target) \
+                and (here.seen + here.pending + below.seen + below.pending) % learned.probe_every \
+                == learned.probe_every - 1:
+            return order[i - 1], (f"learned: trying {order[i - 1]} on 1 in {learned.probe_every} {task} "
+                                  f"requests ({below.says(order[i - 1], task)}; "
+                                  f"{here.says(chosen, task)}); {order[i - 1]} instead of {chosen}")
+    if j == i:
+        return None
+    return order[j], f"learned: {learned.get(task, order[j]).says(order[j], task)}; {order[j]} instead of {chosen}"
 
 
 def chain(config: Config, decision: RouteDecision) -> list[tuple[str, ModelEntry]]:

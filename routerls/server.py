@@ -161,6 +161,7 @@ class RouterServer(LanguageServer):
         self.hover_cache: dict[str, str] = {}
         self.warmed = threading.Event()
         self.edit_on_resolve = False  # the client lacks workspace.applyEdit
+        self.watching = None  # outcomes.Tracker: applied edits awaiting kept/undone/reworked/rerun
 
     # --- config ------------------------------------------------------------------------------
     def reload(self, overrides: Mapping[str, Any] | None = None) -> bool:
@@ -189,6 +190,7 @@ class RouterServer(LanguageServer):
         self.scrub.watch(e.api_key_env for t in config.tiers.values() for e in t.models if e.api_key_env)
         if self.engine is not None:
             self.engine.config = config
+            self.engine.learned.clear()
         if self.ledger is not None:
             self.ledger.store_prompts = config.ledger.store_prompts
 
@@ -234,8 +236,10 @@ class RouterServer(LanguageServer):
             pick = tools_mod.pick(self.config, action.name, language)
             tool = pick.entry.name if pick.entry is not None and pick.entry.fixable is None else None
             try:
+                learned = (self.engine.estimates(str(self.root)) if self.engine is not None and self.root
+                           else None)
                 d = route(self.config, action.task, spend=Spend(self.spend.today_usd, self.spend.month_usd),
-                          tool=tool)
+                          tool=tool, learned=learned)
                 tier, name = d.tier, d.model_name
                 if d.tool is None:  # the model a run will use: keys, templates (no I/O)
                     from routerls.local import likely
@@ -444,9 +448,22 @@ def did_save(ls: RouterServer, params: T.DidSaveTextDocumentParams) -> None:
         ls.note("routerls: .routerls.yaml reloaded")
 
 
+@server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: RouterServer, params: T.DidChangeTextDocumentParams) -> None:
+    """Only while an applied edit of this document awaits its outcome: read the new text."""
+    uri = params.text_document.uri
+    if ls.watching is None or not any(a.uri == uri for a in ls.watching.pending):
+        return
+    doc = ls.workspace.text_documents.get(uri)
+    if doc is not None:
+        _outcomes_record(ls, ls.watching.changed(uri, doc.source))
+
+
 @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: RouterServer, params: T.DidCloseTextDocumentParams) -> None:
     ls.diagnostics.pop(params.text_document.uri, None)
+    if ls.watching is not None:
+        _outcomes_record(ls, ls.watching.closed(params.text_document.uri))
     if ls.engine is not None:
         ls.engine.forget(to_fs_path(params.text_document.uri) or params.text_document.uri)
 
@@ -602,6 +619,8 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
         ls.notify_user(T.MessageType.Error, f"routerls: {exc}")
         return {"state": "error", "message": str(exc)}
     rng = req.range
+    if apply:
+        _outcomes_rerun(ls, uri, action.name, rng)
     _, tier, model = ls.title_of(action, req.language_id)
     token = f"routerls-{os.urandom(6).hex()}"
     progress = await _progress_begin(ls, token, f"AI: {action.title}", f"{tier or ''} · {model or ''}")
@@ -648,6 +667,8 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
         ls.by_token.pop(token, None)
 
     ls.refresh_spend()
+    if apply:
+        _outcomes_rejected(ls, uri, result)
     if engine.ledger_warning:  # the run went on; the user should know spend was not counted
         ls.notify_user(T.MessageType.Warning, f"routerls: {engine.ledger_warning}")
         engine.ledger_warning = None
@@ -711,6 +732,7 @@ async def _apply(ls: RouterServer, kept: Kept) -> tuple[str, str | None]:
         edits, version = list(rebased), doc.version
         log.info("rebased %d edit(s) from version %s to %s", len(edits), kept.version, version)
     workspace_edit = _workspace_edit(ls, kept.uri, version, edits, edit.create)
+    before = doc.source if doc is not None and edits else None
     try:
         answer = await ls.ask(ls.workspace_apply_edit_async(
             T.ApplyWorkspaceEditParams(edit=workspace_edit, label=f"routerls: {kept.result.plan.action.title}")),
@@ -723,7 +745,82 @@ async def _apply(ls: RouterServer, kept: Kept) -> tuple[str, str | None]:
         reason = getattr(answer, "failure_reason", None) or "no reason given"
         return "error", f"the editor did not apply the edit: {reason}"
     ls.kept.pop(kept.result.request_id, None)
+    if before is not None:
+        _outcomes_watch(ls, kept, before, edits)
     return "done", None
+
+
+# --- outcomes of applied edits (outcomes.py, learning.py) ------------------------------------
+
+def _outcomes_workspace(ls: RouterServer, uri: str) -> str:
+    from routerls.learning import workspace_key
+
+    return workspace_key(ls.root if ls.root is not None else Path(to_fs_path(uri) or ".").parent)
+
+
+def _outcomes_watch(ls: RouterServer, kept: Kept, before: str, edits) -> None:
+    """Watch an edit the client applied until its outcome is known (`route.learn_window_s`)."""
+    from routerls.edits import apply_edits
+    from routerls.outcomes import Applied, Tracker
+
+    result = kept.result
+    if ls.ledger is None or result.tier is None:
+        return
+    if ls.watching is None:
+        ls.watching = Tracker()
+    window = ls.config.route.learn_window_s
+    applied = Applied.of(result.request_id, kept.uri, result.plan.action.name, result.plan.action.task,
+                         result.tier, before, apply_edits(before, edits, ls.encoding), time.monotonic() + window)
+    _outcomes_record(ls, ls.watching.superseded(kept.uri, applied.first_line, applied.last_line))
+    ls.watching.watch(applied)
+    try:  # pending until settled: the router's probing counts it at once
+        ls.ledger.record_outcome(applied.request_id, _outcomes_workspace(ls, applied.uri), applied.action,
+                                 applied.task, applied.tier, "pending")
+    except Exception as exc:  # noqa: BLE001 - a lost outcome must not stop the editor
+        log.warning("outcome not recorded: %s", exc)
+    if ls.engine is not None:
+        ls.engine.learned.clear()
+    asyncio.get_running_loop().call_later(window + 0.05, _outcomes_expire, ls)
+
+
+def _outcomes_record(ls: RouterServer, done) -> None:
+    for applied, outcome in done:
+        try:
+            if not ls.ledger.settle_outcome(applied.request_id, applied.tier, outcome):
+                ls.ledger.record_outcome(applied.request_id, _outcomes_workspace(ls, applied.uri),
+                                         applied.action, applied.task, applied.tier, outcome)
+        except Exception as exc:  # noqa: BLE001 - a lost outcome must not stop the editor
+            log.warning("outcome not recorded: %s", exc)
+            continue
+        log.info("%s on %s (%s): %s", applied.action, applied.tier, applied.request_id[:12], outcome)
+    if done:
+        if ls.engine is not None:
+            ls.engine.learned.clear()
+        ls._titles.clear()
+        ls._json.clear()
+
+
+def _outcomes_expire(ls: RouterServer) -> None:
+    if ls.watching is not None:
+        _outcomes_record(ls, ls.watching.expire(time.monotonic()))
+
+
+def _outcomes_rerun(ls: RouterServer, uri: str, action: str, rng: Range) -> None:
+    if ls.watching is not None:
+        _outcomes_record(ls, ls.watching.rerun(uri, action, rng.start.line, rng.end.line))
+
+
+def _outcomes_rejected(ls: RouterServer, uri: str, result) -> None:
+    """An answer that failed its checks counts against its tier (the request escalated)."""
+    if ls.ledger is None:
+        return
+    for attempt in result.attempts:
+        if attempt.outcome == "bad_output":
+            try:
+                ls.ledger.record_outcome(result.request_id, _outcomes_workspace(ls, uri), result.plan.action.name,
+                                         result.plan.action.task, attempt.tier, "rejected")
+            except Exception as exc:  # noqa: BLE001
+                log.warning("outcome not recorded: %s", exc)
 
 
 def _keep(ls: RouterServer, kept: Kept) -> None:
@@ -844,6 +941,11 @@ async def report(ls: RouterServer, *arguments: Any) -> str:
     ls.refresh_spend()
     summary = await _summary(ls, by)
     markdown = report_markdown(summary.rows(by) if summary is not None else [], ls.spend, by)
+    if ls.ledger is not None:
+        from routerls import learning
+
+        kept = learning.kept_markdown(learning.kept_rows(ls.ledger.outcome_report(), ls.config.tier_order))
+        markdown += f"\n{kept}" if kept else ""
     action = actions_mod.Action("report", "Spend report", "report", "", "markdown", "")
     await _show_markdown(ls, action, os.urandom(6).hex(), markdown)
     return markdown

@@ -106,7 +106,8 @@ KEYS: dict[type, dict[str, Key]] = {
     C.Escalate: {"max_steps": SAFE, "tasks": SAFE},
     C.Debate: {"draft": SAFE, "revise": SAFE},
     C.Hover: {"explain": SAFE},
-    C.Route: {"classifier": SAFE},
+    C.Route: {"classifier": SAFE, "learn": SAFE, "learn_target": SAFE, "learn_min_evidence": SAFE,
+              "learn_window_s": SAFE},  # learning only moves between the configured tiers
     C.LedgerSettings: {"store_prompts": Key(True, "keeps prompt text in the ledger", allowed=_is(False))},
     C.Redact: {"enabled": Key(True, SECRETS, allowed=_is(True)),
                "patterns": Key(True, f"drops redaction patterns ({SECRETS})", allowed=_superset)},

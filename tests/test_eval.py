@@ -141,6 +141,11 @@ def test_eval_json_routing_map_and_write_config(eval_project, model_server, caps
     assert written["hover"] == {"explain": True} and target.read_text().startswith("# my settings\n")
     failures = {f["case"] for f in report["failures"]}
     assert failures == {c.id for c in subset if c.hard}
+    # the measured map stays in the data dir: learned routing (route.learn) starts from it
+    from routerls.learning import EVAL_MAP
+    from routerls.ledger import default_path
+
+    assert json.loads((default_path().parent / EVAL_MAP).read_text())["rows"] == report["rows"]
 
 
 def test_a_tier_that_cannot_answer_is_reported_not_scored(eval_project, capsys, monkeypatch):
