@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ ON_EXCEED = ("downgrade", "block", "warn")
 CLASSIFIERS = ("none", "embeddings")
 RESULTS = ("replace", "insert_above", "new_file", "markdown")
 STYLES = ("chat", "completion")
+CHECK_TESTS = ("auto", "off")
 
 
 class ConfigError(Exception):
@@ -142,6 +144,18 @@ class Redact:
 
 
 @attrs.frozen
+class ChecksSettings:
+    """How a code result is verified beyond parsing (see checks/): `tests: auto` runs the
+    project's tests that exercise the edited module before and after the edit on a scratch
+    copy; `test_command` replaces pytest per language (`{file}` is the edited file)."""
+
+    tests: str = "auto"  # auto | off
+    timeout_s: float = 20.0
+    test_command: dict[str, str] = attrs.field(factory=dict)  # language id → command line
+    max_copy_mb: float = 50.0
+
+
+@attrs.frozen
 class UserAction:
     name: str
     title: str
@@ -179,6 +193,7 @@ class Config:
     route: Route = Route()
     ledger: LedgerSettings = LedgerSettings()
     redact: Redact = Redact()
+    checks: ChecksSettings = ChecksSettings()
     local_only: tuple[str, ...] = (".env*", "*.pem", "secrets/**")  # globs kept on this machine
     actions: tuple[UserAction, ...] = ()
     tools: dict[str, dict[str, ToolEntry]] = attrs.field(factory=dict)  # action → language → tool
@@ -215,7 +230,7 @@ def _converter() -> cattrs.Converter:
     conv.register_structure_hook(ModelEntry, make_dict_structure_fn(
         ModelEntry, conv, _cattrs_forbid_extra_keys=True, label=override(rename="name")))
     for cls in (Price, Tier, Rule, Budgets, GatewaySettings, Escalate, Debate, Hover, Route,
-                LedgerSettings, Redact, UserAction, ToolEntry):
+                LedgerSettings, Redact, UserAction, ToolEntry, ChecksSettings):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
     return conv
 
@@ -398,6 +413,7 @@ _FIELD_TYPES: dict[str, Any] = {
     "route": Route,
     "ledger": LedgerSettings,
     "redact": Redact,
+    "checks": ChecksSettings,
     "local_only": tuple[str, ...],
     "actions": tuple[UserAction, ...],
     "tools": dict[str, dict[str, ToolEntry]],
@@ -522,6 +538,19 @@ def _validate(config: Config, origins: Mapping) -> None:
                        *((f"tasks.{t}", n) for t, n in config.escalate.tasks.items())]:
         if steps < 0:
             raise _fail(origins, f"escalate.{key}", "must be 0 or more")
+    c = config.checks
+    if c.tests not in CHECK_TESTS:
+        raise _fail(origins, "checks.tests", f"unknown value {c.tests!r}; allowed: {', '.join(CHECK_TESTS)}")
+    for key in ("timeout_s", "max_copy_mb"):
+        if getattr(c, key) <= 0:
+            raise _fail(origins, f"checks.{key}", "must be greater than 0")
+    for language, command in c.test_command.items():
+        if not command.strip():
+            raise _fail(origins, f"checks.test_command.{language}", "give a command line, e.g. \"npm test\"")
+        try:
+            shlex.split(command)
+        except ValueError as exc:
+            raise _fail(origins, f"checks.test_command.{language}", f"cannot split the command ({exc})") from None
     for i, pattern in enumerate(config.redact.patterns):
         try:
             re.compile(pattern)
