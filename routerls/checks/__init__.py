@@ -112,7 +112,7 @@ async def _ruff(s: Subject) -> tuple[str | None, str | None]:
             return "ruff format would still change the result", "ruff format: would change it"
         return None, "ruff format: unchanged" if left else "ruff format: not available"
     if s.action == "docstring":
-        return None, None
+        return None, "only documentation changed"
     wanted = findings.ruff_codes(s.diagnostics) if s.action == "fix" else ()
     try:
         before = await findings.ruff_check(s.before_doc, s.path, (*findings.SELECT, *wanted))
