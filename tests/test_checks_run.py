@@ -128,3 +128,46 @@ def test_a_bad_checks_setting_is_located(stats, capsys):
     assert main(["run", "fix", "stats.py"]) == 2
     err = capsys.readouterr().err
     assert "routerls.yaml:" in err and "checks.tests: unknown value 'sometimes'; allowed: auto, off" in err
+
+
+def test_an_escalated_run_reserves_budget_for_the_stronger_attempt_before_it_is_made(project, model_server):
+    import asyncio
+
+    from modelserver import Reply
+
+    from routerls.cli import build_request, make_parser
+    from routerls.config import load_config
+    from routerls.engine import Engine
+
+    (project / "middle.py").write_text("def middle(xs)\n    return xs[len(xs) // 2]\n")
+    model_server.script(fenced("def middle(xs):\n    return xs[mid]\n"), model="gpt-4o-mini")
+    model_server.script(Reply(fenced("def middle(xs):\n    return xs[len(xs) // 2]\n"), chunks=10,
+                              chunk_delay=0.2), model="gpt-4o")
+    engine = Engine(load_config(project))
+    req = build_request(make_parser().parse_args(["run", "fix", "middle.py"]), project)
+
+    async def watch():
+        task = asyncio.create_task(engine.run(req))
+        while not model_server.requests_for("gpt-4o"):
+            await asyncio.sleep(0.02)
+        held = dict(engine.reserved)
+        spend = engine.spend().today_usd
+        result = await task
+        return held, spend, result
+
+    held, spend, result = asyncio.run(watch())
+    assert result.outcome == "ok" and result.tier == "mid"
+    first, second = sorted(held, key=len)
+    assert second == f"{first}+1"  # the escalation's own hold, beside the request's
+    assert held[second] > held[first] > 0  # mid is dearer than cheap
+    assert spend == sum(held.values())
+    assert engine.reserved == {}  # both settled by the ledger rows
+
+
+def test_an_escalation_the_budget_cannot_take_is_not_made(project, model_server, capsys):
+    add_config(project, "budgets: {daily_usd: 0.0003, monthly_usd: 20.0, on_exceed: downgrade}\n")
+    (project / "middle.py").write_text("def middle(xs)\n    return xs[len(xs) // 2]\n")
+    model_server.script(fenced("def middle(xs):\n    return xs[mid]\n"), model="gpt-4o-mini")
+    assert main(["run", "fix", "middle.py"]) == 1
+    assert "not escalated to gpt-4o: the daily budget has $0.000" in capsys.readouterr().out
+    assert not model_server.requests_for("gpt-4o")
