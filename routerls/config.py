@@ -147,11 +147,13 @@ class Redact:
 class ChecksSettings:
     """How a code result is verified beyond parsing (see checks/): `tests: auto` runs the
     project's tests that exercise the edited module before and after the edit on a scratch
-    copy; `test_command` replaces pytest per language (`{file}` is the edited file)."""
+    copy; `test_command` replaces pytest per language (`{file}` is the edited file);
+    `lint_command` is the project's linter, run before and after (nothing new may appear)."""
 
     tests: str = "auto"  # auto | off
     timeout_s: float = 20.0
     test_command: dict[str, str] = attrs.field(factory=dict)  # language id → command line
+    lint_command: dict[str, str] = attrs.field(factory=dict)  # language id → command line
     max_copy_mb: float = 50.0
 
 
@@ -544,13 +546,14 @@ def _validate(config: Config, origins: Mapping) -> None:
     for key in ("timeout_s", "max_copy_mb"):
         if getattr(c, key) <= 0:
             raise _fail(origins, f"checks.{key}", "must be greater than 0")
-    for language, command in c.test_command.items():
-        if not command.strip():
-            raise _fail(origins, f"checks.test_command.{language}", "give a command line, e.g. \"npm test\"")
-        try:
-            shlex.split(command)
-        except ValueError as exc:
-            raise _fail(origins, f"checks.test_command.{language}", f"cannot split the command ({exc})") from None
+    for key, commands in (("test_command", c.test_command), ("lint_command", c.lint_command)):
+        for language, command in commands.items():
+            try:
+                if not shlex.split(command):
+                    raise ValueError("it is empty")
+            except ValueError as exc:
+                raise _fail(origins, f"checks.{key}.{language}",
+                            f"give a command line, e.g. \"npm test\" ({exc})") from None
     for i, pattern in enumerate(config.redact.patterns):
         try:
             re.compile(pattern)

@@ -296,3 +296,19 @@ def test_the_scratch_copy_skips_environments_and_is_bounded(tmp_path):
     (tmp_path / "b.bin").write_bytes(b"0" * 2000)
     with pytest.raises(scratch.TooBig):
         scratch.manifest(tmp_path, 1000)
+
+
+def test_the_projects_linter_must_report_nothing_new(tmp_path):
+    (tmp_path / "lint.sh").write_text('grep -n "var " "$1" | sed "s/^/$1:/"\nexit 1\n')
+    before = "var a = 1;\nlet b = 2;\n"
+    (tmp_path / "app.js").write_text(before)
+    settings = ChecksSettings(lint_command={"javascript": "sh lint.sh {file}"})
+
+    def js(after: str) -> Outcome:
+        return check(Subject(action="refactor", result="replace", builtin=True, language="javascript",
+                             path=str(tmp_path / "app.js"), before_doc=before, after_doc=after,
+                             before_sel=before, after_sel=after, workspace_root=str(tmp_path)), settings)
+
+    # the old `var a` moved a line down: not new; a second `var` is
+    assert js("// two\nvar a = 1;\nlet b = 2;\n").ran[0] == "sh: nothing new"
+    assert js("var a = 1;\nvar b = 2;\n").failure == "sh reports 1 new problem: app.js:#:var b = #;"

@@ -4,6 +4,7 @@
 - `rules`     static rules: kept code, `format` keeps the meaning, `docstring` only documents
 - `findings`  ruff before and after: no new pyflakes-level findings, a fix's findings gone,
               a `format` result is what `ruff format` leaves
+- `lint`      the project's own linter (`checks.lint_command`), before and after, for any language
 - `testrun`   the project's tests before and after, on a scratch copy (`scratch`), offline
 - `newtests`  a generated test file is collected and passes against the current code
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import attrs
 
-from routerls.checks import findings, newtests, testrun
+from routerls.checks import findings, lint, newtests, testrun
 from routerls.checks.parse import GRAMMARS, is_syntax_diagnostic, python_error
 from routerls.checks.rules import verify
 from routerls.config import ChecksSettings
@@ -82,6 +83,14 @@ async def run(s: Subject, settings: ChecksSettings) -> Outcome:
         failure, note = await _ruff(s)
         if note:
             ran.append(note)
+        if failure is not None:
+            return Outcome(failure, tuple(ran))
+    lint_command = settings.lint_command.get(s.language)
+    if lint_command and s.action not in ("format", "docstring"):
+        failure, note = await lint.verify(s.root, _rel(s), s.before_doc, s.after_doc, lint_command,
+                                          timeout_s=settings.timeout_s,
+                                          max_bytes=int(settings.max_copy_mb * 1_000_000))
+        ran.append(note)
         if failure is not None:
             return Outcome(failure, tuple(ran))
     if settings.tests == "auto" and (s.action in ("fix", "refactor") or (not s.builtin and s.result == "replace")):
