@@ -312,3 +312,11 @@ def test_the_projects_linter_must_report_nothing_new(tmp_path):
     # the old `var a` moved a line down: not new; a second `var` is
     assert js("// two\nvar a = 1;\nlet b = 2;\n").ran[0] == "sh: nothing new"
     assert js("var a = 1;\nvar b = 2;\n").failure == "sh reports 1 new problem: app.js:#:var b = #;"
+
+
+def test_blank_lines_ruff_wants_around_the_selection_are_not_the_answers_fault():
+    text = "import os, sys\ndef area( w,h ):\n    return w*h\n"
+    formatted = "import os, sys\n\n\ndef area(w, h):\n    return w * h\n"
+    assert not findings.changes_inside(text, formatted, (1, 1))  # only line 1 was formatted
+    assert findings.changes_inside(text, formatted, (1, 2))
+    assert findings.changes_inside("x=1\n", "x = 1\n", (1, 1))

@@ -94,4 +94,19 @@ async def format_left_as_is(text: str, path: str, lines: tuple[int, int], cwd: s
         out = await tools.run_program(argv, text, TIMEOUT_S, cwd=cwd)
     except tools.ToolFailure:
         return None
-    return out == text
+    return not changes_inside(text, out, lines)
+
+
+def changes_inside(text: str, formatted: str, lines: tuple[int, int]) -> bool:
+    """Does `formatted` differ from `text` within lines `lines` (1-based, inclusive)? Blank
+    lines ruff adds at the selection's edges (two before the next `def`) are outside it."""
+    import difflib
+
+    first, last = lines[0] - 1, lines[1]
+    ops = difflib.SequenceMatcher(None, text.splitlines(), formatted.splitlines(), autojunk=False).get_opcodes()
+    for tag, i1, i2, _, _ in ops:
+        if tag == "equal":
+            continue
+        if (i1 < i2 and i1 < last and i2 > first) or (i1 == i2 and first < i1 < last):
+            return True
+    return False
