@@ -2,9 +2,9 @@
 with a timeout. The user's tree is only read: nothing runs there and nothing is written there.
 
 Layout of one run folder: `work/` (the copy), `home/` and `tmp/` (HOME and TMPDIR of the
-program), `*.jsonl` (reports). The guard (guard/sitecustomize.py) lets a Python program write
-only inside the run folder; `unshare -rn` takes the network away from any program where the
-kernel allows it.
+program), `*.jsonl` (reports). Where the kernel allows unprivileged namespaces, the program sees
+every file system read-only except the run folder, and has no network (`_isolation`), whatever
+language it is in; the guard (guard/sitecustomize.py) also holds a Python program to that.
 """
 
 from __future__ import annotations
@@ -73,21 +73,47 @@ def copy(root: Path, files: Sequence[tuple[str, int, int]], dest: Path) -> None:
             shutil.copyfile(root / rel, target)
 
 
+# Inside new user, mount and network namespaces: every mount read-only but /dev, /proc, /sys and
+# the run folder ($1), then the program. Mounts made in the namespace vanish with it.
+_SANDBOX = r"""
+run="$1"; shift
+here="$(pwd)"
+mount --rbind / / || exit 97
+while read -r _ m _; do
+  case "$m" in /dev|/dev/*|/proc|/proc/*|/sys|/sys/*) ;; *) mount -o remount,bind,ro "$m" 2>/dev/null;; esac
+done < /proc/self/mounts
+mount --bind "$run" "$run" && mount -o remount,bind,rw "$run" || exit 97
+cd "$here" || exit 97
+exec "$@"
+"""
+
+
 @functools.cache
-def _unshare() -> tuple[str, ...]:
-    """`unshare -rn --` when this kernel lets an unprivileged process drop the network."""
+def _isolation() -> tuple[str, ...]:
+    """The strongest isolation this kernel allows an unprivileged process: a read-only view of
+    every file system but the run folder, and no network (`unshare -rmn` + bind mounts); else no
+    network only (`unshare -rn`); else nothing (the Python guard still applies)."""
     program = shutil.which("unshare")
     if program is None:
         return ()
-    try:
-        ok = subprocess.run([program, "-rn", "true"], check=False, capture_output=True, timeout=5).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    return (program, "-rn", "--") if ok else ()
+    with tempfile.TemporaryDirectory(prefix="routerls-probe-") as probe:
+        candidates = [(program, "-rmn", "--", "sh", "-c", _SANDBOX, "routerls-sandbox", "{run}"),
+                      (program, "-rn", "--")]
+        for prefix in candidates:
+            argv = [part.replace("{run}", probe) for part in prefix]
+            try:
+                done = subprocess.run([*argv, "sh", "-c", f"touch {probe}/ok && ! touch /.routerls-probe 2>/dev/null"
+                                       if "-rmn" in prefix else "true"],
+                                      check=False, capture_output=True, timeout=10)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if done.returncode == 0:
+                return prefix
+    return ()
 
 
-def offline_prefix() -> tuple[str, ...]:
-    return _unshare()
+def offline_prefix(run: Path) -> list[str]:
+    return [part.replace("{run}", str(run)) for part in _isolation()]
 
 
 @attrs.frozen
@@ -132,7 +158,7 @@ class RunFolder:
         started = time.perf_counter()
         try:
             proc = await asyncio.create_subprocess_exec(
-                *offline_prefix(), *argv, cwd=self.work, env=self.env(report),
+                *offline_prefix(self.path), *argv, cwd=self.work, env=self.env(report),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
