@@ -28,6 +28,7 @@ _CACHE: OrderedDict[str, TestRun] = OrderedDict()
 _CACHE_SIZE = 32
 MAX_TEST_FILE_BYTES = 500_000
 _RANK = {"skipped": 0, "passed": 1, "failed": 2}
+MAX_FILES_SEARCHED = 20_000
 
 
 @attrs.frozen
@@ -110,7 +111,9 @@ def discover(root: Path, rel: str, doctests: bool) -> list[str]:
     stem = Path(rel).stem
     names = module_names(rel)
     found: list[str] = [rel] if is_test_file(rel) or doctests else []
-    for path in walk(root):
+    for seen, path in enumerate(walk(root)):
+        if seen > MAX_FILES_SEARCHED:
+            break  # a home folder opened as a workspace: stop rather than read it all
         candidate = path.as_posix()
         if candidate == rel or not is_test_file(candidate):
             continue
