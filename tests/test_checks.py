@@ -347,3 +347,19 @@ def test_shell_write_inside_works():
     assert out.failure is None and out.ran[1].startswith("2 tests passed"), out
     assert not outside.exists()
     assert tree(root) == snapshot
+
+
+def test_a_fix_must_make_a_failing_assert_on_the_selected_function_pass(tmp_path):
+    # the failure is an assert in the test file, not a traceback through the module: the failing
+    # line calls `add_item`, which the selection defines
+    leaky = "def add_item(item, items=[]):\n    items.append(item)\n    return items\n"
+    tests = ("from stats import add_item\n\n\ndef test_fresh_list():\n    add_item('a')\n"
+             "    assert add_item('b') == ['b']\n")
+    root = project(tmp_path, leaky, tests)
+    still = "def add_item(item, items=[]):\n    items = items\n    items.append(item)\n    return items\n"
+    out = check(subject(root, "stats.py", leaky, still), ChecksSettings())
+    assert out.failure is not None and out.failure.startswith(
+        "tests/test_stats.py::test_fresh_list still fails after the fix")
+    right = ("def add_item(item, items=None):\n    items = [] if items is None else items\n"
+             "    items.append(item)\n    return items\n")
+    assert check(subject(root, "stats.py", leaky, right)).failure is None

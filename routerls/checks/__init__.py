@@ -21,7 +21,7 @@ import attrs
 
 from routerls.checks import findings, lint, newtests, testrun
 from routerls.checks.parse import GRAMMARS, is_syntax_diagnostic, python_error
-from routerls.checks.rules import verify
+from routerls.checks.rules import defined_names, verify
 from routerls.config import ChecksSettings
 from routerls.context import Diagnostic
 
@@ -96,7 +96,7 @@ async def run(s: Subject, settings: ChecksSettings) -> Outcome:
     if settings.tests == "auto" and (s.action in ("fix", "refactor") or (not s.builtin and s.result == "replace")):
         command = settings.test_command.get(s.language)
         target = testrun.Target(s.root, _rel(s), s.before_doc, s.after_doc, s.lines(False), s.lines(True),
-                                fix=s.action == "fix")
+                                fix=s.action == "fix", names=tuple(defined_names(s.before_sel)))
         verdict = await testrun.verify(target, command=command, timeout_s=settings.timeout_s,
                                        max_bytes=int(settings.max_copy_mb * 1_000_000))
         ran.append(verdict.summary)

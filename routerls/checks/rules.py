@@ -60,6 +60,11 @@ def verify(action: str, language: str, before_doc: str, after_doc: str, before_s
     return _keeps_lines(before_sel, after_sel)
 
 
+def defined_names(text: str) -> list[str]:
+    """Functions and classes a piece of code defines (by their `def`/`class` lines)."""
+    return _DEF_RE.findall(text)
+
+
 def undocumented(tree: ast.AST, first: int, last: int) -> list[str]:
     """Functions and classes wholly inside lines `first`..`last` (1-based) with no docstring."""
     return [n.name for n in ast.walk(tree) if isinstance(n, _DEFS)

@@ -65,6 +65,7 @@ class Target:
     before_lines: tuple[int, int]
     after_lines: tuple[int, int]
     fix: bool = False
+    names: tuple[str, ...] = ()  # functions and classes defined in the selection
 
 
 @attrs.frozen
@@ -303,9 +304,18 @@ def judge(target: Target, before: TestRun, after: TestRun, timeout_s: float,
     return Verdict(None, summary)
 
 
+def _calls(text: str, names: Sequence[str]) -> bool:
+    """Does a failure report show a call of one of `names` (the failing line is in it)?"""
+    return any(re.search(rf"(?<![\w.]){re.escape(n)}\s*\(", text) for n in names)
+
+
 def _still_failing(target: Target, before: TestRun, after: TestRun) -> list[str]:
     """Tests that fail after the fix and failed before because of the selected code: their
-    report ran through the selection, or their file could not even be collected because of it."""
+    report ran through the selection or its failing line calls a function the selection defines,
+    or their file could not even be collected because of it."""
+    def blamed(text: str) -> bool:
+        return _through(text, target.rel, target.before_lines) or _calls(text, target.names)
+
     blamed_files = {t.split("::")[0] for t, r in before.results.items()
                     if r.outcome == "failed" and "::" not in t and _through(r.text, target.rel, target.before_lines)}
     out = []
@@ -313,7 +323,7 @@ def _still_failing(target: Target, before: TestRun, after: TestRun) -> list[str]
         if result.outcome != "failed":
             continue
         old = before.results.get(test)
-        if (old is not None and old.outcome == "failed" and _through(old.text, target.rel, target.before_lines)) \
+        if (old is not None and old.outcome == "failed" and blamed(old.text)) \
                 or test.split("::")[0] in blamed_files or _through(result.text, target.rel, target.after_lines):
             out.append(test)
     return out
