@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -85,19 +86,25 @@ def config_text(url: str, *, max_steps: int, classifier_on: bool) -> str:
             "budgets: {daily_usd: 1000.0, monthly_usd: 1000.0}\n")
 
 
-async def run_strategy(config, cases, pinned: str | None, jobs: int = 4) -> list[evaluation.Outcome]:
+async def run_strategy(config, cases, pinned: str | None, jobs: int = 4,
+                       case_files: bool = True) -> list[evaluation.Outcome]:
     engine = Engine(config, ledger=None, session="bench")
     limit = asyncio.Semaphore(jobs)
 
     async def one(case):
-        async with limit:
-            req = attrs.evolve(evaluation.request_for(case, pinned), instruction=case.instruction)
+        async with limit, contextlib.AsyncExitStack() as stack:
+            folder = None
+            if case_files:  # the case as a small project with its tests, as `routerls eval` does
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="routerls-case-")))
+                evaluation.write_case(case, folder)
+            req = attrs.evolve(evaluation.request_for(case, pinned, folder), instruction=case.instruction)
             result = await engine.run(req)
-            passed, why = False, f"{result.outcome}: {result.message}"
+            passed, why, applied = False, f"{result.outcome}: {result.message}", False
             if result.outcome == "ok" and result.edit is not None:
+                applied = True
                 passed, why = await evaluation.check(case, apply_edits(case.code, result.edit.edits))
             return evaluation.Outcome(case.id, case.task, result.tier or "not applied", passed, result.cost_usd,
-                                      result.latency_ms, reason=why)
+                                      result.latency_ms, reason=why, applied=applied)
 
     return list(await asyncio.gather(*(one(c) for c in cases)))
 
@@ -105,6 +112,8 @@ async def run_strategy(config, cases, pinned: str | None, jobs: int = 4) -> list
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-case-files", action="store_true",
+                        help="cases as unsaved buffers: no tests beside them for the checks to run")
     args = parser.parse_args(argv)
     cases = evaluation.editor_cases()
     strategies = [("always-frontier", "frontier", 0, False), ("rules only", None, 0, False),
@@ -126,7 +135,7 @@ def main(argv=None) -> int:
             os.environ["ROUTERLS_CONFIG"] = str(path)
             config = load_config(Path(tmp))
             started = time.perf_counter()
-            outcomes = asyncio.run(run_strategy(config, cases, pinned))
+            outcomes = asyncio.run(run_strategy(config, cases, pinned, case_files=not args.no_case_files))
             results[name] = (outcomes, time.perf_counter() - started)
     base_cost = sum(o.cost_usd for o in results["always-frontier"][0])
     base_ok = sum(o.passed for o in results["always-frontier"][0])
@@ -138,6 +147,7 @@ def main(argv=None) -> int:
         for o in outcomes:
             tiers[o.tier] = tiers.get(o.tier, 0) + 1
         rows.append({"strategy": name, "cases": len(outcomes), "passed": ok,
+                     "wrong_applied": sum(o.wrong for o in outcomes),
                      "success": ok / len(outcomes), "cost_usd": cost,
                      "cost_vs_frontier": cost / base_cost if base_cost else 0.0,
                      "success_vs_frontier_pts": (ok - base_ok) / len(outcomes) * 100,
@@ -150,10 +160,10 @@ def main(argv=None) -> int:
         return 0
     print(source)
     print(f"{len(cases)} editor cases; every strategy measured against always-frontier\n")
-    print(f"{'strategy':26} {'success':>12} {'cost':>10} {'cost vs frontier':>17} "
+    print(f"{'strategy':26} {'success':>12} {'wrong applied':>14} {'cost':>10} {'cost vs frontier':>17} "
           f"{'success vs frontier':>20}  answered by")
     for r in rows:
-        print(f"{r['strategy']:26} {r['passed']:>3}/{r['cases']} {r['success']:>5.0%} "
+        print(f"{r['strategy']:26} {r['passed']:>3}/{r['cases']} {r['success']:>5.0%} {r['wrong_applied']:>14} "
               f"{'$' + format(r['cost_usd'], '.5f'):>10} {r['cost_vs_frontier']:>16.1%} "
               f"{r['success_vs_frontier_pts']:>+18.1f} pts  "
               + ", ".join(f"{t} {n}" for t, n in r["answered_by"].items()))

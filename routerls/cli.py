@@ -735,6 +735,9 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("--write-config", metavar="FILE",
                     help="merge the cheapest tier per task class into FILE's `tasks:`")
     ev.add_argument("--jobs", type=int, default=4, help="cases run at once per tier (default 4)")
+    ev.add_argument("--no-case-files", action="store_true",
+                    help="send each case as an unsaved buffer: no project files, so no tests for "
+                         "the checks to run (default: each case is a small project with its tests)")
     ev.add_argument("--json", action="store_true")
     return p
 

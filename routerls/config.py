@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ ON_EXCEED = ("downgrade", "block", "warn")
 CLASSIFIERS = ("none", "embeddings")
 RESULTS = ("replace", "insert_above", "new_file", "markdown")
 STYLES = ("chat", "completion")
+CHECK_TESTS = ("auto", "off")
 
 
 class ConfigError(Exception):
@@ -159,6 +161,20 @@ class Limits:
 
 
 @attrs.frozen
+class ChecksSettings:
+    """How a code result is verified beyond parsing (see checks/): `tests: auto` runs the
+    project's tests that exercise the edited module before and after the edit on a scratch
+    copy; `test_command` replaces pytest per language (`{file}` is the edited file);
+    `lint_command` is the project's linter, run before and after (nothing new may appear)."""
+
+    tests: str = "auto"  # auto | off
+    timeout_s: float = 20.0
+    test_command: dict[str, str] = attrs.field(factory=dict)  # language id → command line
+    lint_command: dict[str, str] = attrs.field(factory=dict)  # language id → command line
+    max_copy_mb: float = 50.0
+
+
+@attrs.frozen
 class UserAction:
     name: str
     title: str
@@ -225,6 +241,7 @@ class Config:
     ledger: LedgerSettings = LedgerSettings()
     redact: Redact = Redact()
     limits: Limits = Limits()
+    checks: ChecksSettings = ChecksSettings()
     local_only: tuple[str, ...] = (".env*", "*.pem", "secrets/**")  # globs kept on this machine
     actions: tuple[UserAction, ...] = ()
     tools: dict[str, dict[str, ToolEntry]] = attrs.field(factory=dict)  # action → language → tool
@@ -267,7 +284,7 @@ def _converter() -> cattrs.Converter:
         ModelEntry, conv, _cattrs_forbid_extra_keys=True,
         **{field: override(rename=raw) for field, raw in RENAMED[ModelEntry].items()}))
     for cls in (Price, Tier, Rule, Budgets, GatewaySettings, Escalate, Debate, Hover, Route,
-                LedgerSettings, Redact, Limits, UserAction, ToolEntry):
+                LedgerSettings, Redact, Limits, UserAction, ToolEntry, ChecksSettings):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
     return conv
 
@@ -477,6 +494,7 @@ _FIELD_TYPES: dict[str, Any] = {
     "ledger": LedgerSettings,
     "redact": Redact,
     "limits": Limits,
+    "checks": ChecksSettings,
     "local_only": tuple[str, ...],
     "actions": tuple[UserAction, ...],
     "tools": dict[str, dict[str, ToolEntry]],
@@ -606,6 +624,20 @@ def _validate(config: Config, origins: Mapping) -> None:
                        *((f"tasks.{t}", n) for t, n in config.escalate.tasks.items())]:
         if steps < 0:
             raise _fail(origins, f"escalate.{key}", "must be 0 or more")
+    c = config.checks
+    if c.tests not in CHECK_TESTS:
+        raise _fail(origins, "checks.tests", f"unknown value {c.tests!r}; allowed: {', '.join(CHECK_TESTS)}")
+    for key in ("timeout_s", "max_copy_mb"):
+        if getattr(c, key) <= 0:
+            raise _fail(origins, f"checks.{key}", "must be greater than 0")
+    for key, commands in (("test_command", c.test_command), ("lint_command", c.lint_command)):
+        for language, command in commands.items():
+            try:
+                if not shlex.split(command):
+                    raise ValueError("it is empty")
+            except ValueError as exc:
+                raise _fail(origins, f"checks.{key}.{language}",
+                            f"give a command line, e.g. \"npm test\" ({exc})") from None
     for i, pattern in enumerate(config.redact.patterns):
         try:
             re.compile(pattern)

@@ -115,6 +115,7 @@ class Engine:
         # request id → estimated cost, held from routing until the ledger has the real cost, so
         # concurrent requests see each other's spend (see `_reserve`)
         self.reserved: dict[str, float] = {}
+        self._holds: dict[str, list[str]] = {}  # request id → its escalation reservations
         self._prompts: dict[str, str] = {}  # request id → prompt as sent (ledger.store_prompts)
         self.ledger_warning: str | None = None  # the last failed ledger write, for the user
         self.learned: dict = {}  # workspace → learning.Estimates (route.learn); see `estimates`
@@ -197,19 +198,39 @@ class Engine:
         return attrs.evolve(plan, decision=decided[0])
 
     def _release(self, request_id: str) -> None:
-        """Drop a request's hold without recording a call."""
-        self.reserved.pop(request_id, None)
+        """Settle a request's holds without recording a call: its own and each escalation's
+        (`_reserve_step`)."""
+        for held in (request_id, *self._holds.pop(request_id, ())):
+            self._release_one(held)
+
+    def _release_one(self, hold: str) -> None:
+        self.reserved.pop(hold, None)
         if self.ledger is not None:
             try:
-                self.ledger.release(request_id)
+                self.ledger.release(hold)
             except Exception as exc:  # noqa: BLE001 - an expired hold frees itself
                 self.ledger_warning = f"budget hold not released: {exc}"
+
+    def _reserve_step(self, request_id: str, plan: Plan, tier: str, entry: ModelEntry,
+                      step: int) -> str | None:
+        """Before a stronger attempt: hold what it is expected to cost, beside what the request
+        already holds, through `_reserve` (so every process sees it and the budget is checked
+        on all of their spend). Returns why the budget cannot take it (the escalation stops),
+        or None."""
+        hold = f"{request_id}+{step}"
+        wanted = attrs.evolve(plan.decision, tier=tier, models=(entry,), pinned=False, blocked=False)
+        got = self._reserve(hold, attrs.evolve(plan, decision=wanted)).decision
+        if got.blocked or got.tier != tier:
+            self._release_one(hold)
+            return f"not escalated to {entry.name} ({tier}): the budget cannot take it ({got.reason})"
+        self._holds.setdefault(request_id, []).append(hold)
+        return None
 
     def plan(self, req: RunRequest, price_of=None, *, tool_ok: bool = False,
              tool_failure: str | None = None) -> Plan:
         """Decide without calling anything. A fix-type tool (one that must be asked whether it
         can fix the diagnostics) is only chosen with `tool_ok`; see `check_tool`."""
-        req = checked(req)
+        req = checked_request(req)
         action = self.action(req.action)
         ctx = context_mod.gather(req.text, req.range, path=req.path, language_id=req.language_id,
                                  diagnostics=req.diagnostics, encoding=req.encoding)
@@ -329,7 +350,7 @@ class Engine:
             from routerls import classifier
 
             await classifier.prepare(self.config, parse_tags(req.instruction)[1])
-        req = checked(req)
+        req = checked_request(req)
         tool_ok = await self.check_tool(req)
         plan = self.plan(req, price_of=gateway.price_per_mtok, tool_ok=tool_ok)
         if plan.action.result == "new_file":
@@ -363,6 +384,7 @@ class Engine:
         if debate is not None and not plan.decision.pinned and not plan.action.is_code:
             return await self._debate(req, plan, request_id, debate, redactor, started, on_progress)
         steps, max_steps = 0, self.config.escalate.steps_for(plan.action.task)
+        checked: dict[int, str] = {}  # attempt index → what its checks said (ledger `checks`)
 
         def progress(tokens: int) -> None:
             if on_progress is not None and current["entry"] is not None:
@@ -396,13 +418,17 @@ class Engine:
                         language_id=req.language_id, encoding=req.encoding,
                         workspace_root=req.workspace_root)
                     edit = _contained(edit, req)
-                    failure = await self._verify(req, plan, edit)
+                    verdict = await self._verify(req, plan, edit)
+                    failure = verdict.failure
+                    if verdict.summary:
+                        checked[len(attempts) - 1] = verdict.summary
                 except edits_mod.EditError as exc:
                     failure = str(exc)
                 if failure is None:
                     self._remember(req.path, plan.action.name, current.get("sent"), completion)
+                    note = [f"checked: {checked[len(attempts) - 1]}"] if len(attempts) - 1 in checked else []
                     return self._finish(request_id, plan, "ok", attempts, started, edit=edit,
-                                        completion=completion, notes=rejected)
+                                        completion=completion, notes=[*rejected, *note], checked=checked)
                 attempts[-1] = attrs.evolve(attempts[-1], outcome="bad_output", error=failure)
                 rejected.append(f"{completion.entry.name}'s answer was rejected ({failure})")
                 steps += 1
@@ -410,37 +436,42 @@ class Engine:
                     rejected.append("not applied" if max_steps == 0 else
                                     f"not applied after {steps} tries (escalate.max_steps is {max_steps})")
                     return self._finish(request_id, plan, "error", attempts, started,
-                                        message="; ".join(rejected))
+                                        message="; ".join(rejected), checked=checked)
                 remaining = _escalation(remaining[used + 1:], completion.tier, self.config.tier_order)
                 if remaining:
+                    over = self._reserve_step(request_id, plan, *remaining[0], steps)
+                    if over is not None:
+                        return self._finish(request_id, plan, "error", attempts, started,
+                                            message="; ".join([*rejected, over]), checked=checked)
                     rejected.append(f"escalated to {remaining[0][0]}")
             return self._finish(request_id, plan, "error", attempts, started,
-                                message="; ".join([*rejected, "no model left to try"]))
+                                message="; ".join([*rejected, "no model left to try"]), checked=checked)
         except asyncio.CancelledError:
             entry = current["entry"]
             tier = next((t for t, e in remaining if e == entry), plan.decision.tier)
             attempts.append(gateway.Attempt(
                 tier=tier, model=entry.model if entry else "", outcome="cancelled",
                 error="cancelled by the user", latency_ms=(time.perf_counter() - started) * 1000))
-            self._record(request_id, plan, attempts)
+            self._record(request_id, plan, attempts, checked=checked)
             raise
 
-    async def _verify(self, req: RunRequest, plan: Plan, edit: edits_mod.EditResult) -> str | None:
-        """The checks of `checks.py` on a code result; None when it may be applied."""
-        if edit.markdown is not None or edit.create is not None:
-            return None
-        if not edit.edits:
-            # an unchanged answer is fine for format, and the failure of a fix or a docstring
-            return "the answer changes nothing" if plan.action.name in ("fix", "docstring") else None
-        after = edits_mod.apply_edits(req.text, edit.edits, req.encoding)
+    async def _verify(self, req: RunRequest, plan: Plan, edit: edits_mod.EditResult) -> checks.Outcome:
+        """The checks of `checks/` on a code result; a failure is why it must not be applied."""
+        if edit.markdown is not None:
+            return checks.Outcome(None)
+        rng = plan.context.range
         before_sel = plan.context.selection
-        after_sel = edits_mod.apply_edits(before_sel, _relative(edit.edits, plan.context.range), req.encoding) \
-            if _inside(edit.edits, plan.context.range) else after
-        failure = checks.verify(plan.action.name, req.language_id, req.text, after, before_sel,
-                                after_sel, plan.context.diagnostics)
-        if failure is None and plan.action.name == "fix":
-            failure = await checks.recheck_fix(req.text, after, req.path, plan.context.diagnostics)
-        return failure
+        after = edits_mod.apply_edits(req.text, edit.edits, req.encoding) if edit.edits else req.text
+        after_sel = edits_mod.apply_edits(before_sel, _relative(edit.edits, rng), req.encoding) \
+            if _inside(edit.edits, rng) else after
+        builtin = any(a.name == plan.action.name for a in actions_mod.BUILTIN)
+        subject = checks.Subject(
+            action=plan.action.name, result=plan.action.result, builtin=builtin,
+            language=req.language_id, path=req.path, before_doc=req.text, after_doc=after,
+            before_sel=before_sel, after_sel=after_sel, first_line=rng.start.line,
+            diagnostics=tuple(plan.context.diagnostics), workspace_root=req.workspace_root,
+            new_file=(str(edit.create.path), edit.create.text) if edit.create is not None else None)
+        return await checks.run(subject, self.config.checks)
 
     def _within_daily_calls(self, pairs: list) -> tuple[list, list[str]]:
         """Drop models whose `max_calls_per_day` is used up (a subscription plan's limit)."""
@@ -520,10 +551,11 @@ class Engine:
 
     def _finish(self, request_id: str, plan: Plan, outcome: str, attempts: Sequence, started: float,
                 *, edit=None, completion=None, message: str | None = None,
-                notes: Sequence[str] = ()) -> RunResult:
+                notes: Sequence[str] = (), checked: dict[int, str] | None = None) -> RunResult:
         from routerls import gateway
 
-        self._record(request_id, plan, attempts, estimated=bool(completion and completion.estimated))
+        self._record(request_id, plan, attempts, estimated=bool(completion and completion.estimated),
+                     checked=checked)
         cost = sum(a.cost_usd for a in attempts)
         tokens_in = sum(a.input_tokens for a in attempts)
         tokens_out = sum(a.output_tokens for a in attempts)
@@ -560,14 +592,18 @@ class Engine:
                 if isinstance(prompt, list) else str(getattr(prompt, "prompt", prompt)))
         return prompt
 
-    def _record(self, request_id: str, plan: Plan, attempts: Sequence, estimated: bool = False) -> None:
-        """Write the request's rows and settle its reservation. A ledger that cannot be written
-        does not lose the answer: the run goes on and `ledger_warning` tells the user."""
-        self.reserved.pop(request_id, None)
+    def _record(self, request_id: str, plan: Plan, attempts: Sequence, estimated: bool = False,
+                checked: dict[int, str] | None = None) -> None:
+        """Write the request's rows and settle its reservations (its own in the same ledger
+        transaction as the rows). A ledger that cannot be written does not lose the answer: the
+        run goes on and `ledger_warning` tells the user."""
         prompt = self._prompts.pop(request_id, None)
         if self.ledger is None or not attempts:
             self._release(request_id)
             return
+        self.reserved.pop(request_id, None)
+        for held in self._holds.pop(request_id, ()):
+            self._release_one(held)
         from routerls import gateway
         from routerls.ledger import LedgerError, LedgerRow
 
@@ -576,7 +612,7 @@ class Engine:
             self.ledger.record(LedgerRow.from_attempts(
                 attempts, request_id=request_id, session=self.session, action=plan.action.name,
                 task=plan.action.task, counterfactual=lambda i, o: gateway.cost_usd(best, i, o),
-                estimated=estimated, prompt=prompt), release=request_id)
+                estimated=estimated, prompt=prompt, checks=checked or {}), release=request_id)
         except LedgerError as exc:
             import logging
 
@@ -584,7 +620,7 @@ class Engine:
             self.ledger_warning = f"spend not recorded: {exc}"
 
 
-def checked(req: RunRequest) -> RunRequest:
+def checked_request(req: RunRequest) -> RunRequest:
     """The request with its range made real: reversed ends swapped, an end past the document
     clamped to it. A range that starts past the end is refused: nothing there to act on."""
     lines = len(line_starts(req.text))

@@ -85,6 +85,12 @@ class Outcome:
     output_tokens: int = 0
     model: str | None = None
     reason: str = ""
+    applied: bool = False  # the engine said ok and its edit was taken
+
+    @property
+    def wrong(self) -> bool:
+        """A wrong edit applied: the engine let through a result that fails the case's check."""
+        return self.applied and not self.passed
 
 
 @attrs.frozen
@@ -97,6 +103,7 @@ class Cell:
     passed: int
     cost_usd: float
     latency_ms: float  # mean per case
+    wrong: int = 0  # wrong edits applied
 
     @property
     def success(self) -> float:
@@ -123,10 +130,13 @@ class Report:
             "rows": [{"task": c.task, "tier": c.tier, "cases": c.cases, "passed": c.passed,
                       "success": round(c.success, 4), "cost_usd": round(c.cost_usd, 10),
                       "cost_per_case_usd": round(c.cost_usd / c.cases, 10) if c.cases else 0.0,
-                      "latency_ms": round(c.latency_ms, 1)} for c in self.cells],
+                      "latency_ms": round(c.latency_ms, 1), "wrong_applied": c.wrong}
+                     for c in self.cells],
+            "wrong_applied": {t: sum(c.wrong for c in self.cells if c.tier == t) for t in self.tiers}
+            | {"total": sum(c.wrong for c in self.cells)},
             "routing": self.routing,
-            "failures": [{"case": o.case, "tier": o.tier, "model": o.model, "reason": o.reason}
-                         for o in self.outcomes if not o.passed],
+            "failures": [{"case": o.case, "tier": o.tier, "model": o.model, "reason": o.reason,
+                          "applied": o.applied} for o in self.outcomes if not o.passed],
         }
 
 
@@ -305,6 +315,24 @@ def eval_config(config: Config) -> Config:
         name=IMPLEMENT, title="Implement", task=task, prompt=IMPLEMENT_PROMPT)))
 
 
+def write_case(case: Case, folder: Path) -> Path:
+    """The case as a small project in `folder`: its code as `<id>.py` and, for the actions the
+    tests verify (fix, refactor), its asserts as `test_<id>.py` beside it, the way a project
+    keeps its tests. Returns the code's path."""
+    safe = _module_name(case.id)
+    code = folder / f"{safe}.py"
+    code.write_text(case.code, encoding="utf-8")
+    if case.suite == "editor" and case.test and case.action in ("fix", "refactor"):
+        body = "".join(f"    {line}\n" for line in case.test.splitlines() if line.strip())
+        (folder / f"test_{safe}.py").write_text(f"from {safe} import *  # noqa: F403\n\n\n"
+                                                f"def test_{safe}():\n{body}", encoding="utf-8")
+    return code
+
+
+def _module_name(case_id: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in case_id)
+
+
 def request_for(case: Case, tier: str | None, workspace: Path | None = None):
     """The `RunRequest` an editor would send for this case: the whole file selected, with the
     diagnostic a linter (or a failing run) reports."""
@@ -328,16 +356,26 @@ def request_for(case: Case, tier: str | None, workspace: Path | None = None):
             diagnostics = (Diagnostic(Range.of(line, col, line, col + 1), f"SyntaxError: {exc.msg}",
                                       1, "E999", "python"),)
     root = workspace or Path.cwd()
-    safe = "".join(ch if ch.isalnum() else "_" for ch in case.id)
+    safe = _module_name(case.id)
     return RunRequest(action=case.action, path=str(root / f"{safe}.py"), text=case.code,
                       range=whole, diagnostics=diagnostics, tier=tier, workspace_root=str(root))
 
 
-async def run_case(engine, case: Case, tier: str, workspace: Path | None = None) -> Outcome:
+async def run_case(engine, case: Case, tier: str, workspace: Path | None = None, *,
+                   case_files: bool = True) -> Outcome:
+    """One case through the engine. With `case_files` the case is a small project of its own in a
+    temporary folder (`write_case`), so the engine's checks see its tests as they would a
+    project's; without, the document exists only in the request (as an unsaved buffer)."""
     from routerls.edits import apply_edits
 
-    req = request_for(case, tier, workspace)
-    result = await engine.run(req)
+    if case_files:
+        with tempfile.TemporaryDirectory(prefix="routerls-case-") as tmp:
+            write_case(case, Path(tmp))
+            req = request_for(case, tier, Path(tmp))
+            result = await engine.run(req)
+    else:
+        req = request_for(case, tier, workspace)
+        result = await engine.run(req)
     base: dict[str, Any] = {
         "case": case.id, "task": case.task, "tier": tier, "cost_usd": result.cost_usd,
         "latency_ms": result.latency_ms, "input_tokens": result.input_tokens,
@@ -349,7 +387,7 @@ async def run_case(engine, case: Case, tier: str, workspace: Path | None = None)
         return Outcome(passed=False, reason=f"answered by {result.tier}, not {tier}", **base)
     new_text = apply_edits(case.code, result.edit.edits, req.encoding)
     passed, why = await check(case, new_text)
-    return Outcome(passed=passed, reason=why, **base)
+    return Outcome(passed=passed, reason=why, applied=True, **base)
 
 
 async def available_tiers(config: Config, tiers: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -371,6 +409,7 @@ async def available_tiers(config: Config, tiers: Sequence[str]) -> tuple[list[st
 
 async def evaluate(config: Config, cases: Sequence[Case], tiers: Sequence[str] | None = None, *,
                    target: float = DEFAULT_TARGET, jobs: int = 4, workspace: Path | None = None,
+                   case_files: bool = True,
                    on_outcome: Callable[[Outcome], None] | None = None) -> Report:
     """Run every case on every tier (cheapest tier first) and summarise."""
     from routerls.engine import Engine
@@ -389,7 +428,7 @@ async def evaluate(config: Config, cases: Sequence[Case], tiers: Sequence[str] |
     async def one(case: Case, tier: str) -> Outcome:
         async with limit:
             try:
-                outcome = await run_case(engine, case, tier, workspace)
+                outcome = await run_case(engine, case, tier, workspace, case_files=case_files)
             except Exception as exc:  # noqa: BLE001  # one broken case must not end the run
                 outcome = Outcome(case.id, case.task, tier, False, reason=f"error: {exc}")
         if on_outcome is not None:
@@ -413,7 +452,8 @@ def summarize(outcomes: Sequence[Outcome], tasks: Iterable[str], tiers: Sequence
             if mine:
                 cells.append(Cell(task, tier, len(mine), sum(o.passed for o in mine),
                                   sum(o.cost_usd for o in mine),
-                                  statistics.fmean(o.latency_ms for o in mine)))
+                                  statistics.fmean(o.latency_ms for o in mine),
+                                  sum(o.wrong for o in mine)))
     return cells
 
 
@@ -472,13 +512,17 @@ def render(report: Report, console) -> None:
 
     table = Table(title=f"routerls eval: success, cost and latency per task class and tier "
                         f"(target {report.target:.0%})")
-    for col in ("task", "tier", "cases", "passed", "success", "cost", "cost/case", "latency"):
+    for col in ("task", "tier", "cases", "passed", "success", "wrong edits applied", "cost",
+                "cost/case", "latency"):
         table.add_column(col, justify="left" if col in ("task", "tier") else "right")
     for c in report.cells:
-        table.add_row(c.task, c.tier, str(c.cases), str(c.passed), f"{c.success:.0%}",
+        table.add_row(c.task, c.tier, str(c.cases), str(c.passed), f"{c.success:.0%}", str(c.wrong),
                       money(c.cost_usd), money(c.cost_usd / c.cases if c.cases else 0.0),
                       f"{c.latency_ms:.0f} ms")
     console.print(table)
+    wrong = report.to_json()["wrong_applied"]
+    console.print("[bold]wrong edits applied[/]: " + ", ".join(f"{t} {n}" for t, n in wrong.items()),
+                  highlight=False)
     for tier, why in report.skipped.items():
         console.print(f"[yellow]{tier} not evaluated[/]: {why}")
     console.print(f"[bold]cheapest tier meeting {report.target:.0%}[/]:")
@@ -522,7 +566,7 @@ def command(config: Config, args, console, workspace: Path | None = None) -> int
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()] if args.tiers else None
     started = time.perf_counter()
     report = asyncio.run(evaluate(config, cases, tiers, target=args.target, jobs=args.jobs,
-                                  workspace=workspace))
+                                  workspace=workspace, case_files=not args.no_case_files))
     save_map(report)
     written = None
     if args.write_config:

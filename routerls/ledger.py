@@ -13,7 +13,7 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic, sleep
@@ -21,7 +21,7 @@ from typing import Literal, Self
 
 import attrs
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 RESERVATION_TTL_S = 900.0  # a request holding budget longer than this is taken for dead
 
@@ -85,6 +85,7 @@ class LedgerRow:
     fallback_index: int = 0  # 0 = the first try of the request
     estimated: bool = False  # tokens counted by us, not reported by the provider
     prompt: str | None = None  # kept only when `ledger.store_prompts` is on
+    checks: str | None = None  # what checked the answer: "ruff: no new findings · 6 tests passed"
     ts: datetime = attrs.field(factory=_now)
     id: int | None = None
 
@@ -95,7 +96,8 @@ class LedgerRow:
     @classmethod
     def from_attempts(cls, attempts: Sequence, *, request_id: str, session: str, action: str,
                       task: str, counterfactual: Callable[[int, int], float],
-                      estimated: bool = False, prompt: str | None = None) -> list[LedgerRow]:
+                      estimated: bool = False, prompt: str | None = None,
+                      checks: Mapping[int, str] = {}) -> list[LedgerRow]:
         """Rows for a gateway call's attempts; `counterfactual(in, out)` prices the strongest
         model. `estimated` applies to the successful (last) attempt, the only one with tokens."""
         rows = []
@@ -107,7 +109,7 @@ class LedgerRow:
                 counterfactual_usd=counterfactual(a.input_tokens, a.output_tokens)
                 if (a.input_tokens or a.output_tokens) else 0.0,
                 latency_ms=a.latency_ms, outcome=a.outcome, error=a.error, fallback_index=i,
-                estimated=estimated and a.outcome == "ok", prompt=prompt))
+                estimated=estimated and a.outcome == "ok", prompt=prompt, checks=checks.get(i)))
         return rows
 
 
@@ -134,7 +136,7 @@ ReportBy = Literal["model", "day", "week", "action"]
 
 _COLUMNS = ("request_id", "ts", "session", "action", "task", "tier", "model", "input_tokens",
             "output_tokens", "cost_usd", "counterfactual_usd", "latency_ms", "outcome", "error",
-            "fallback_index", "estimated", "prompt")
+            "fallback_index", "estimated", "prompt", "checks")
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -179,6 +181,12 @@ def _v2(db: sqlite3.Connection) -> None:
         )""")
 
 
+
+def _v3(db: sqlite3.Connection) -> None:
+    """Which checks ran on each answer and what they said (NULL on older rows)."""
+    db.execute("ALTER TABLE calls ADD COLUMN checks TEXT")
+
+
 def _outcomes(db: sqlite3.Connection) -> None:
     """What became of applied edits (learning.py). A table of its own, created when missing on
     every open, so it joins any schema version without a version step of its own."""
@@ -198,7 +206,7 @@ def _outcomes(db: sqlite3.Connection) -> None:
 
 
 # version → the step that brings the schema from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> int:
@@ -287,7 +295,7 @@ class Ledger:
         values = [(r.request_id, _iso(r.ts), r.session, r.action, r.task, r.tier, r.model,
                    r.input_tokens, r.output_tokens, r.cost_usd, r.counterfactual_usd, r.latency_ms,
                    r.outcome, r.error, r.fallback_index, int(r.estimated),
-                   r.prompt if self.store_prompts else None) for r in rows]
+                   r.prompt if self.store_prompts else None, r.checks) for r in rows]
         sql = (f"INSERT INTO calls ({', '.join(_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(_COLUMNS))})")
         with self._lock, self._guard("write to"):

@@ -578,7 +578,7 @@ async def run_command(ls: RouterServer, *arguments: Any) -> dict[str, Any]:
 
 
 async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: Any = None) -> dict[str, Any]:
-    from routerls.engine import EngineError, RunRequest, checked
+    from routerls.engine import EngineError, RunRequest, checked_request
 
     follow_up = bool(args.get("followUp"))
     name = args.get("action")
@@ -614,7 +614,7 @@ async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: A
                      follow_up=follow_up,
                      workspace_root=str(ls.root) if ls.root else None)
     try:  # a range past the end or reversed, as a racing editor may send it
-        req = checked(req)
+        req = checked_request(req)
     except EngineError as exc:
         ls.notify_user(T.MessageType.Error, f"routerls: {exc}")
         return {"state": "error", "message": str(exc)}

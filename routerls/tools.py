@@ -165,12 +165,12 @@ def _argv(command: Sequence[str], values: Mapping[str, str]) -> list[str]:
     return argv
 
 
-async def run_program(argv: list[str], stdin: str, timeout_s: float) -> str:
+async def run_program(argv: list[str], stdin: str, timeout_s: float, cwd: str | None = None) -> str:
     """Run a program on `stdin`; its own process group, killed whole on timeout or cancel."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE, start_new_session=True, cwd=cwd)
     except OSError as exc:
         raise ToolFailure(f"{argv[0]} could not start ({exc.strerror})") from None
     try:

@@ -79,6 +79,11 @@ def _is(wanted: bool) -> Callable[[Any, Any], bool]:
     return lambda value, trusted: value is wanted or value == trusted
 
 
+def _no_larger(value: Any, trusted: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and isinstance(trusted, int)
+            and value <= trusted)
+
+
 RUNS = "runs a program"
 SENDS = "decides where your code and API key are sent"
 SECRETS = "weakens what keeps secrets on this machine"
@@ -87,7 +92,7 @@ KEYS: dict[type, dict[str, Key]] = {
     C.Config: {
         "strategy": SAFE, "tiers": SAFE, "tasks": SAFE, "rules": SAFE, "budgets": SAFE,
         "gateway": SAFE, "escalate": SAFE, "debate": SAFE, "hover": SAFE, "route": SAFE,
-        "ledger": SAFE, "redact": SAFE, "actions": SAFE,
+        "ledger": SAFE, "redact": SAFE, "actions": SAFE, "limits": SAFE, "checks": SAFE,
         "local_only": Key(True, f"removes local-only files ({SECRETS})", allowed=_superset),
         "tools": needs(RUNS, note_depth=2),
     },
@@ -112,6 +117,13 @@ KEYS: dict[type, dict[str, Key]] = {
     C.Redact: {"enabled": Key(True, SECRETS, allowed=_is(True)),
                "patterns": Key(True, f"drops redaction patterns ({SECRETS})", allowed=_superset)},
     C.UserAction: {"name": SAFE, "title": SAFE, "task": SAFE, "prompt": SAFE, "result": SAFE},
+    C.Limits: {"max_file_bytes": Key(True, "raises the size of file routerls reads from disk",
+                                     allowed=_no_larger)},
+    # the project's own tests run sandboxed (read-only file system, no network); a workspace may
+    # turn them off, not on, and may not name the program that runs them
+    C.ChecksSettings: {"tests": Key(True, RUNS, allowed=lambda value, trusted: value in ("off", trusted)),
+                       "timeout_s": SAFE, "max_copy_mb": SAFE,
+                       "test_command": needs(RUNS, note_depth=1), "lint_command": needs(RUNS, note_depth=1)},
     C.ToolEntry: {"name": needs(RUNS), "command": needs(RUNS), "fixable": needs(RUNS), "timeout_s": needs(RUNS)},
 }
 

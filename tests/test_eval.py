@@ -101,16 +101,18 @@ def test_eval_subset_20_prints_the_per_tier_table(eval_project, model_server, ca
     subset = evaluation.subset(evaluation.editor_cases(), 20)
     hard = {t: sum(c.hard for c in subset if c.task == t) for t in ("fix", "docstring", "refactor", "format")}
     assert hard == {"fix": 1, "docstring": 2, "refactor": 2, "format": 2}
-    rows = {tuple(cell.strip() for cell in line.split("│")[1:-1])[:7] for line in out.splitlines()
-            if line.count("│") == 9}
+    rows = {tuple(cell.strip() for cell in line.split("│")[1:-1])[:8] for line in out.splitlines()
+            if line.count("│") == 10}
     # fix: local none, cheap the 4 easy of 5, frontier all; every call priced exactly
-    assert ("fix", "local", "5", "0", "0%", "$0.0000", "$0.0000") in rows
-    assert ("fix", "cheap", "5", "4", "80%", "$0.0040", "$0.0008") in rows
-    assert ("fix", "frontier", "5", "5", "100%", "$0.0225", "$0.0045") in rows
-    assert ("docstring", "local", "5", "3", "60%", "$0.0000", "$0.0000") in rows
-    assert ("refactor", "cheap", "5", "3", "60%", "$0.0040", "$0.0008") in rows
-    assert ("format", "local", "5", "3", "60%", "$0.0000", "$0.0000") in rows
+    assert ("fix", "local", "5", "0", "0%", "0", "$0.0000", "$0.0000") in rows
+    assert ("fix", "cheap", "5", "4", "80%", "0", "$0.0040", "$0.0008") in rows
+    assert ("fix", "frontier", "5", "5", "100%", "0", "$0.0225", "$0.0045") in rows
+    assert ("docstring", "local", "5", "3", "60%", "0", "$0.0000", "$0.0000") in rows
+    assert ("refactor", "cheap", "5", "3", "60%", "0", "$0.0040", "$0.0008") in rows
+    assert ("format", "local", "5", "3", "60%", "0", "$0.0000", "$0.0000") in rows
     assert len(rows) == 12
+    # every wrong answer (the code given back unchanged) is rejected, so none is applied
+    assert "wrong edits applied: local 0, cheap 0, frontier 0, total 0" in out
     assert "cheapest tier meeting 95%" in out and "  fix: frontier" in out
     # 20 cases on 3 tiers, no ledger: eval never spends the user's budget
     assert len(model_server.requests) == 60

@@ -127,6 +127,25 @@ def test_schema_is_versioned_and_wal(ledger):
     db.close()
 
 
+def test_a_v1_ledger_gains_the_checks_column_and_keeps_its_rows(tmp_path):
+    from routerls.ledger import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    MIGRATIONS[1](db)
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    db.execute("INSERT INTO calls (request_id, ts, session, action, task, tier, model, outcome) "
+               "VALUES ('r', '2025-01-01T00:00:00.000000+00:00', 's', 'fix', 'fix', 'mid', 'm', 'ok')")
+    db.close()
+    with Ledger(path) as ledger:
+        old, = ledger.rows()
+        assert (old.request_id, old.checks) == ("r", None)
+        ledger.record([LedgerRow(request_id="n", session="s", action="fix", task="fix", tier="mid",
+                                 model="m", checks="ruff: no new findings · 2 tests passed in 0.3 s")])
+        assert ledger.rows("n")[0].checks == "ruff: no new findings · 2 tests passed in 0.3 s"
+
+
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "l.sqlite3"
     Ledger(path).close()

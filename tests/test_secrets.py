@@ -108,7 +108,7 @@ def test_remote_prompt_is_redacted_and_the_edit_keeps_the_real_secret(project, m
     # the model copies the placeholders back, as a rewrite does
     def rewrite(request):
         line = next(x for x in request.last_user.splitlines() if "Client(" in x)
-        return f"```python\ndef client():\n{line.replace('Client(', 'make_client(')}\n```"
+        return f"```python\ndef client():\n{line.replace('Client(', 'Client.create(')}\n```"
 
     model_server.rule(fn=rewrite)
     engine = _engine(project)
@@ -119,7 +119,7 @@ def test_remote_prompt_is_redacted_and_the_edit_keeps_the_real_secret(project, m
     from routerls.edits import apply_edits
 
     after = apply_edits(SOURCE, result.edit.edits)
-    assert "make_client(" in after and OPENAI in after and AWS_ID in after
+    assert "Client.create(" in after and OPENAI in after and AWS_ID in after
     assert "REDACTED_SECRET" not in after
     assert all(r.prompt is None for r in engine.ledger.rows())  # store_prompts is off
 

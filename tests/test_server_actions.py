@@ -100,14 +100,15 @@ async def test_every_action_is_offered_with_its_tier_and_kind(session: Session):
     ("docstring", "local-coder", "local",
      'def area(r):\n    """The area of a circle of radius r."""\n    return math.pi * r * r\n',
      SOURCE.replace("def area(r):\n", 'def area(r):\n    """The area of a circle of radius r."""\n')),
-    ("format", "local-coder", "local", "def area(r):\n    return math.pi*r*r\n",
-     SOURCE.replace("math.pi * r * r", "math.pi*r*r")),  # run with @local: the tools tier steps aside
+    # run with @local: the tools tier steps aside; the answer must be what ruff format leaves
+    ("format", "local-coder", "local", "def area(r):\n    return math.pi * r * r\n", SOURCE),
     ("comments-en", "local-coder", "local", "def area(r):\n    return math.pi * r * r  # area\n",
      SOURCE.replace("math.pi * r * r\n", "math.pi * r * r  # area\n")),
 ])
 async def test_rewrite_actions_edit_the_selection(session: Session, action, model, tier, answer, expected):
     session.models.script(Reply(text=_fence(answer), prompt_tokens=300, completion_tokens=30), model=model)
-    uri = session.open(f"{action.replace('-', '_')}.py", SOURCE)
+    start = SOURCE.replace("math.pi * r * r", "math.pi*r*r") if action == "format" else SOURCE
+    uri = session.open(f"{action.replace('-', '_')}.py", start)
     chosen = next(a for a in await session.code_actions(uri, AREA) if a.command.arguments[0]["action"] == action)
     args = dict(chosen.command.arguments[0], **({"instruction": "@local"} if action == "format" else {}))
     result = await session.run(args)
