@@ -143,8 +143,9 @@ def test_an_escalated_run_reserves_budget_for_the_stronger_attempt_before_it_is_
     model_server.script(fenced("def middle(xs):\n    return xs[mid]\n"), model="gpt-4o-mini")
     model_server.script(Reply(fenced("def middle(xs):\n    return xs[len(xs) // 2]\n"), chunks=10,
                               chunk_delay=0.2), model="gpt-4o")
-    engine = Engine(load_config(project))
-    req = build_request(make_parser().parse_args(["run", "fix", "middle.py"]), project)
+    config = load_config(project)
+    engine = Engine(config)
+    req = build_request(make_parser().parse_args(["run", "fix", "middle.py"]), project, config)
 
     async def watch():
         task = asyncio.create_task(engine.run(req))
