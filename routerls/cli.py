@@ -321,13 +321,10 @@ def cmd_report(args, console) -> int:
     ledger = _ledger()
     summary = spend_report.summarize(ledger, by=args.by if args.by in ("day", "week") else "day",
                                      since=since, config=_report_config())
-    kept = _kept_rows(ledger)
     if args.html or args.out or args.open:
         return _write_dashboard(summary, args, ledger.path.parent)
     if args.json:
-        data = spend_report.report_json(summary, args.by)
-        data["kept"] = [k.to_json() for k in kept]
-        print(json.dumps(data))
+        print(json.dumps(spend_report.report_json(summary, args.by)))
         return 0
     rows = summary.rows(args.by)
     table = Table(title=f"routerls spend by {args.by}" + (f" since {args.since}" if args.since else ""))
@@ -344,8 +341,8 @@ def cmd_report(args, console) -> int:
     t = summary.totals
     console.print(f"total {money(t.cost_usd)} · saved {money(t.saved_usd)} vs always-frontier · "
                   f"today {money(t.today_usd)} · this month {money(t.month_usd)}")
-    if kept:
-        console.print(_kept_table(kept))
+    if summary.kept:
+        console.print(_kept_table(summary.kept))
     return 0
 
 

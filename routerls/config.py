@@ -27,6 +27,8 @@ CLASSIFIERS = ("none", "embeddings")
 RESULTS = ("replace", "insert_above", "new_file", "markdown")
 STYLES = ("chat", "completion")
 CHECK_TESTS = ("auto", "off")
+# YAML 1.1 reads an unquoted on/off as a boolean; these settings take words, so the words come back
+YAML_WORDS: dict[tuple[str, str], dict[bool, str]] = {("checks", "tests"): {False: "off", True: "auto"}}
 
 
 class ConfigError(Exception):
@@ -340,7 +342,16 @@ def _parse_yaml(text: str, file: str) -> tuple[dict[str, Any], dict[str, tuple[s
     data = located.load(text)
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping of settings", file, 1)
-    return data, {path: (file, line) for path, line in located.lines.items()}
+    return _words(data), {path: (file, line) for path, line in located.lines.items()}
+
+
+def _words(layer: dict[str, Any]) -> dict[str, Any]:
+    """`checks: {tests: off}` as written, not `False` (before trust compares it with `off`)."""
+    for (section, key), words in YAML_WORDS.items():
+        sub = layer.get(section)
+        if isinstance(sub, dict) and isinstance(sub.get(key), bool):
+            sub[key] = words[sub[key]]
+    return layer
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict, layer_origins: dict,
@@ -416,10 +427,10 @@ def load_config(workspace: Path | None = None, overrides: Mapping[str, Any] | No
             layer = layer if trusted else kept
         data = _merge(data, layer, origins, layer_origins, str(path))
     if overrides:
-        data = _merge(data, _plain(overrides), origins, {}, "LSP settings (routerls)")
+        data = _merge(data, _words(_plain(overrides)), origins, {}, "LSP settings (routerls)")
     if workspace_settings:
         where = "workspace settings (routerls)"
-        kept, ignored = trust.filter_layer(_plain(workspace_settings), data, {}, where)
+        kept, ignored = trust.filter_layer(_words(_plain(workspace_settings)), data, {}, where)
         state = attrs.evolve(state, ignored=state.ignored + ignored)
         data = _merge(data, kept, origins, {}, where)
     return attrs.evolve(structure(data, origins), workspace=state)

@@ -254,6 +254,33 @@ def _tasks_table(summary: Summary) -> str:
             '</tbody></table>')
 
 
+def _kept_section(summary: Summary) -> str:
+    """What became of the applied edits per task class and tier: the evidence learned routing
+    (`route.learn`) moves tiers on. Left out until an edit has an outcome."""
+    if not summary.kept:
+        return ""
+    from routerls.learning import OUTCOMES
+
+    rows = []
+    for k in summary.kept:
+        counts = "".join(f' data-{o}="{k.counts.get(o, 0)}"' for o in OUTCOMES)
+        cells = "".join(f'<td data-outcome="{o}">{k.counts.get(o, 0)}</td>' for o in OUTCOMES)
+        w = 120 * k.kept_rate
+        rows.append(
+            f'<tr data-task="{_attr(k.task)}" data-tier="{_attr(k.tier)}" data-applied="{k.total}"{counts} '
+            f'data-kept-rate="{_num(k.kept_rate)}"><th>{_attr(k.task)}</th><td class="tier">{_attr(k.tier)}</td>'
+            f'{cells}<td class="rate"><svg class="rate-bar" viewBox="0 0 170 14"><rect class="track" width="120" '
+            f'height="14"/><rect class="bar t-{_cls(k.tier)}" width="{w:.1f}" height="14"/><text class="tick" '
+            f'x="126" y="11">{k.kept_rate:.0%}</text></svg></td></tr>')
+    head = "".join(f"<th>{o}</th>" for o in OUTCOMES)
+    return ('<section id="kept"><h2>What you kept</h2>\n<p class="note">Each edit applied in the editor (or '
+            'written by the CLI) ends kept, undone, reworked (typed over soon after), rerun (the same action '
+            'again, or on a stronger tier) or rejected (its answer failed the checks). Learned routing '
+            '(<code>route.learn</code>) moves a task class between tiers on these figures.</p>\n'
+            '<table class="data" data-chart="kept"><thead><tr><th>task</th><th>tier</th>'
+            f'{head}<th>kept %</th></tr></thead><tbody>{"".join(rows)}</tbody></table></section>\n')
+
+
 def _models_table(summary: Summary) -> str:
     rows = "".join(
         f'<tr data-model="{_attr(r.key)}" data-usd="{_num(r.cost_usd)}"><th>{_attr(r.key)}</th><td>{r.calls}</td>'
@@ -303,6 +330,7 @@ table.data { border-collapse: collapse; width: 100%; font-variant-numeric: tabul
 table.data th, table.data td { padding: 3px 8px; border-bottom: 1px solid var(--vscode-panel-border, #e6e9ed); text-align: right; }
 table.data th:first-child, table.data td.causes { text-align: left; }
 table[data-chart="tasks"] th:nth-child(n+4), table[data-chart="tasks"] td:nth-child(n+4) { text-align: left; }
+table[data-chart="kept"] :is(th:nth-child(2), th:last-child, td.tier, td.rate) { text-align: left; }
 svg.rate-bar { width: 170px; height: 14px; vertical-align: middle; }
 details summary { cursor: pointer; color: var(--vscode-descriptionForeground, #59636e); }
 """
@@ -321,7 +349,8 @@ def render_html(summary: Summary, *, title: str = "routerls spend", nonce: str |
     """The dashboard page. Its policy allows no script and no request: only its own style block
     (by nonce) and data: images."""
     nonce = nonce or os.urandom(12).hex()
-    colours = "".join(f".t-{_cls(t)} {{ fill: {TIER_COLOURS.get(t, OTHER_COLOUR)}; }}" for t in summary.tiers)
+    tiers = dict.fromkeys([*summary.tiers, *(k.tier for k in summary.kept)])
+    colours = "".join(f".t-{_cls(t)} {{ fill: {TIER_COLOURS.get(t, OTHER_COLOUR)}; }}" for t in tiers)
     when = (generated or datetime.now()).astimezone().strftime("%Y-%m-%d %H:%M")
     since = f"since {summary.since.isoformat()}" if summary.since else "all time"
     t = summary.totals
@@ -355,7 +384,7 @@ cost; the tools tier costs nothing, so all it does is saved.</p>
 <p class="note">Escalated: a request whose answer failed the checks and went on to a stronger tier (or was
 refused). The last column counts the attempts that did not answer, by cause.</p>
 {_tasks_table(summary)}</section>
-<section id="actions"><h2>Top actions by cost</h2>
+{_kept_section(summary)}<section id="actions"><h2>Top actions by cost</h2>
 {top_actions(summary)}</section>
 <section id="models"><h2>Models</h2>
 {_models_table(summary)}</section>

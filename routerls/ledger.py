@@ -395,11 +395,17 @@ class Ledger:
                            (workspace,))
         return {(task, tier): (int(kept), int(n), int(p)) for task, tier, kept, n, p in rows}
 
-    def outcome_report(self, workspace: str | None = None) -> list[tuple[str, str, str, int]]:
-        """(task, tier, outcome, count) of settled outcomes, of one workspace or all."""
-        where, params = ("AND workspace = ?", (workspace,)) if workspace is not None else ("", ())
+    def outcome_report(self, workspace: str | None = None,
+                       since: datetime | None = None) -> list[tuple[str, str, str, int]]:
+        """(task, tier, outcome, count) of settled outcomes, of one workspace or all, of the
+        edits applied since `since` or ever."""
+        where, params = "", []
+        if workspace is not None:
+            where, params = where + " AND workspace = ?", [*params, workspace]
+        if since is not None:
+            where, params = where + " AND ts >= ?", [*params, _iso(since)]
         return [(t, tier, o, int(n)) for t, tier, o, n in self._query(
-            f"SELECT task, tier, outcome, COUNT(*) FROM outcomes WHERE outcome != 'pending' {where} "
+            f"SELECT task, tier, outcome, COUNT(*) FROM outcomes WHERE outcome != 'pending'{where} "
             "GROUP BY task, tier, outcome",
             params)]
 

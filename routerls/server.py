@@ -941,10 +941,10 @@ async def report(ls: RouterServer, *arguments: Any) -> str:
     ls.refresh_spend()
     summary = await _summary(ls, by)
     markdown = report_markdown(summary.rows(by) if summary is not None else [], ls.spend, by)
-    if ls.ledger is not None:
-        from routerls import learning
+    if summary is not None:
+        from routerls.learning import kept_markdown
 
-        kept = learning.kept_markdown(learning.kept_rows(ls.ledger.outcome_report(), ls.config.tier_order))
+        kept = kept_markdown(summary.kept)
         markdown += f"\n{kept}" if kept else ""
     action = actions_mod.Action("report", "Spend report", "report", "", "markdown", "")
     await _show_markdown(ls, action, os.urandom(6).hex(), markdown)

@@ -2,11 +2,12 @@
 the server's Markdown report and the HTML dashboard, so every view adds up the same way.
 
 A few narrow SQL passes do the work whatever the ledger's size — calls per model, per action, per
-local day and tier, failed attempts per task and cause, requests per task — each a small sort or an
-index walk (one pass grouped by every column at once sorted 100 000 rows by five keys and cost
-more than these together). Weeks, tiers and totals are folded from the day rows in Python. Model ids are mapped through the config's tiers, so `openai/rl-mid` and `rl-mid` from
-one config entry are one row, named as titles name it (the entry's `name`, else the id's last
-part).
+local day and tier, failed attempts per task and cause, requests per task, outcomes of applied
+edits per task and tier — each a small sort or an index walk (one pass grouped by every column at
+once sorted 100 000 rows by five keys and cost more than these together). Weeks, tiers and totals
+are folded from the day rows in Python. Model ids are mapped through the config's tiers, so
+`openai/rl-mid` and `rl-mid` from one config entry are one row, named as titles name it (the
+entry's `name`, else the id's last part).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from routerls.learning import KeptRow, kept_rows
 from routerls.ledger import ReportRow
 
 if TYPE_CHECKING:
@@ -89,6 +91,7 @@ class Summary:
     daily_budget_usd: float | None
     monthly_budget_usd: float | None
     today: date
+    kept: tuple[KeptRow, ...] = ()  # what became of the applied edits, per task class and tier
 
     def rows(self, by: str) -> list[ReportRow]:
         """Totals by model, action, day or week, as `ledger.report` always gave them."""
@@ -285,13 +288,15 @@ def summarize(ledger: Ledger, *, by: str = "day", since: date | None = None,
                     session_usd=spend.session_usd if session is not None else None,
                     saved_all_usd=spend.saved_usd, calls=sum(c.calls for c in days),
                     requests=sum(t.requests for t in tasks))
+    since_at = datetime.combine(since, time()).astimezone() if since is not None else None
+    kept = kept_rows(ledger.outcome_report(since=since_at), tier_order(config, ()))
     budgets = config.budgets if config is not None else None
     return Summary(by=by, since=since, tiers=tier_order(config, (c.tier for c in days)),
                    models=tuple(models), actions=tuple(actions), days=tuple(days), tasks=tuple(tasks),
                    totals=totals,
                    daily_budget_usd=budgets.daily_usd if budgets else None,
                    monthly_budget_usd=budgets.monthly_usd if budgets else None,
-                   today=(now or datetime.now()).astimezone().date())
+                   today=(now or datetime.now()).astimezone().date(), kept=tuple(kept))
 
 
 def report_json(summary: Summary, by: str) -> dict:
@@ -310,6 +315,7 @@ def report_json(summary: Summary, by: str) -> dict:
                    "escalation_rate": s.escalation_rate, "causes": dict(s.causes)}
                   for s in summary.tasks],
         "budget": {"daily_usd": summary.daily_budget_usd, "monthly_usd": summary.monthly_budget_usd},
+        "kept": [k.to_json() for k in summary.kept],
     }
 
 

@@ -56,6 +56,13 @@ try {
         action: r.dataset.action, usd: num(r), width: r.getBoundingClientRect().width })),
       budgets: [...document.querySelectorAll("[data-budget]")].map((el) => ({
         budget: el.dataset.budget, usd: num(el), drawn: el.tagName.toLowerCase() === "line" })),
+      kept: [...document.querySelectorAll('table[data-chart="kept"] tr[data-task]')].map((tr) => {
+        const bar = tr.querySelector("td.rate rect.bar");
+        return { task: tr.dataset.task, tier: tr.dataset.tier, kept: Number(tr.dataset.kept),
+          total: Number(tr.dataset.applied), rate: Number(tr.dataset.keptRate),
+          text: tr.querySelector("td.rate").textContent, width: bar.getBoundingClientRect().width,
+          fill: getComputedStyle(bar).fill };
+      }),
       models: [...document.querySelectorAll('table[data-chart="models"] tr[data-model]')].map((tr) => tr.dataset.model),
       styled: getComputedStyle(document.body).maxWidth,
     };

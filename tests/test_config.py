@@ -43,6 +43,15 @@ def test_lsp_overrides_are_the_top_layer(tmp_path):
     assert config.strategy == "quality" and config.hover.explain is True
 
 
+def test_checks_tests_off_as_written_in_the_readme(tmp_path):
+    """YAML reads an unquoted `off` as false; `checks.tests` takes the word, from a file or an editor."""
+    config, _ = load(tmp_path, "checks: {tests: off}\n")
+    assert config.checks.tests == "off"
+    assert load_config(files=[DEFAULTS_PATH], overrides={"checks": {"tests": False}}).checks.tests == "off"
+    assert load(tmp_path, "checks: {tests: on}\n")[0].checks.tests == "auto"
+    assert "allowed: auto, off" in str(error(tmp_path, "checks: {tests: sometimes}\n"))
+
+
 def test_workspace_and_env_layers_are_found(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     (tmp_path / ".routerls.yaml").write_text("strategy: cost\n")

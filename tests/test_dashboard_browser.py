@@ -18,7 +18,7 @@ import pytest
 from spend_seed import CONFIG, DAYS, seed
 
 from routerls.cli import main
-from routerls.ledger import default_path
+from routerls.ledger import Ledger, default_path
 from routerls.money import money
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +44,9 @@ def test_the_dashboard_in_chromium_shows_the_seeded_figures_offline(tmp_path, mo
     monkeypatch.delenv("ROUTERLS_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     rows = seed(default_path().parent)
+    with Ledger(default_path()) as ledger:  # applied edits: cheap fixes 3 of 4 kept, a mid fix kept
+        for i, outcome in enumerate(["kept", "undone", "kept", "kept", "kept"]):
+            ledger.record_outcome(f"o{i}", "/ws", "fix", "fix", "mid" if i == 4 else "cheap", outcome)
     page = tmp_path / "dashboard.html"
     assert main(["report", "--html", "--by", "day", "--out", str(page)]) == 0
     assert main(["report", "--json"]) == 0
@@ -107,5 +110,14 @@ def test_the_dashboard_in_chromium_shows_the_seeded_figures_offline(tmp_path, mo
     assert seen["actions"][0]["width"] > seen["actions"][-2]["width"] > 0
     assert {(b["budget"], b["usd"], b["drawn"]) for b in seen["budgets"]} == {
         ("daily", 0.05, True), ("monthly", 1.0, False)}  # $1/month is far above $0.04 so far: named
+    # what was kept, per task class and tier: as --json has it, the bar as long as the share
+    kept = {(k["task"], k["tier"]): k for k in seen["kept"]}
+    assert [(k["task"], k["tier"], k["kept"], k["total"]) for k in report["kept"]] == [
+        (k["task"], k["tier"], k["kept"], k["total"]) for k in seen["kept"]] == [
+        ("fix", "cheap", 3, 4), ("fix", "mid", 1, 1)]
+    cheap, mid = kept[("fix", "cheap")], kept[("fix", "mid")]
+    assert (cheap["rate"], cheap["text"], mid["text"]) == (0.75, "75%", "100%")
+    assert mid["width"] > cheap["width"] > 0 and cheap["width"] == pytest.approx(0.75 * mid["width"], rel=0.02)
+    assert cheap["fill"] == "rgb(0, 114, 178)" and mid["fill"] == "rgb(230, 159, 0)"
     assert sorted(seen["models"]) == ["Frontier-1", "rl-cheap", "rl-mid", "ruff 0.9.0"]
     assert shot.stat().st_size > 20_000

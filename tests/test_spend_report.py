@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import stat
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from spend_seed import CONFIG, SESSION, seed
@@ -17,6 +17,7 @@ from routerls import spend_report
 from routerls.cli import main
 from routerls.config import load_config
 from routerls.dashboard import render_html
+from routerls.learning import kept_markdown
 from routerls.ledger import Ledger, default_path
 from routerls.money import money
 from routerls.status import SpendCache, report_markdown
@@ -111,6 +112,7 @@ def test_html_written_and_opened_with_the_seeded_figures(seeded, capsys, tmp_pat
     spend_chart = html.split('<svg class="chart" data-chart="spend"')[1].split("</svg>")[0]
     assert spend_chart.count('<g class="period"') == 14
     assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert 'id="kept"' not in html  # no applied edit yet: no section about them
 
 
 def test_untrusted_names_are_escaped():
@@ -122,3 +124,54 @@ def test_untrusted_names_are_escaped():
         html = render_html(spend_report.summarize(ledger))
     assert "<script>alert" not in html and "<img src=x>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def _seed_outcomes() -> None:
+    """Cheap fixes: 3 kept, 1 undone; one mid fix reworked; a frontier design re-run a month ago;
+    one edit still pending (not settled, so in no figure)."""
+    with Ledger(default_path()) as ledger:
+        for i, outcome in enumerate(["kept", "undone", "kept", "kept"]):
+            ledger.record_outcome(f"o{i}", "/ws", "fix", "fix", "cheap", outcome)
+        ledger.record_outcome("o5", "/ws", "fix", "fix", "mid", "reworked")
+        ledger.record_outcome("o6", "/ws", "design", "design", "frontier", "rerun",
+                              ts=datetime.now(UTC) - timedelta(days=30))
+        ledger.record_outcome("o7", "/ws", "fix", "fix", "cheap", "pending")
+
+
+def test_what_was_kept_per_task_and_tier_in_json_table_and_markdown(seeded, capsys):
+    _seed_outcomes()
+    zero = {"kept": 0, "undone": 0, "reworked": 0, "rerun": 0, "rejected": 0}
+    expected = [
+        {"task": "design", "tier": "frontier", "total": 1, "kept_rate": 0.0, **zero, "rerun": 1},
+        {"task": "fix", "tier": "cheap", "total": 4, "kept_rate": 0.75, **zero, "kept": 3, "undone": 1},
+        {"task": "fix", "tier": "mid", "total": 1, "kept_rate": 0.0, **zero, "reworked": 1},
+    ]
+    assert _json(capsys)["kept"] == expected
+    # --since limits these too: the month-old design is out
+    assert _json(capsys, "--since", date.today().isoformat())["kept"] == expected[1:]
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    assert "applied edits: what was kept" in out and "75%" in out
+    with Ledger(default_path()) as ledger:
+        markdown = kept_markdown(spend_report.summarize(ledger, config=load_config(None)).kept)
+    assert "| fix | cheap | 3 | 1 | 0 | 0 | 0 | 75% |" in markdown
+
+
+def test_dashboard_shows_what_was_kept(seeded, capsys, tmp_path):
+    _seed_outcomes()
+    out = tmp_path / "spend.html"
+    assert main(["report", "--html", "--out", str(out)]) == 0
+    html = out.read_text()
+    section = html.split('<section id="kept">')[1].split("</section>")[0]
+    assert "What you kept" in section
+    rows = {(m["task"], m["tier"]): m for m in (
+        re.match(r'<tr data-task="(?P<task>[^"]*)" data-tier="(?P<tier>[^"]*)" data-applied="(?P<total>\d+)" '
+                 r'data-kept="(?P<kept>\d+)" data-undone="(?P<undone>\d+)" data-reworked="(?P<reworked>\d+)" '
+                 r'data-rerun="(?P<rerun>\d+)" data-rejected="(?P<rejected>\d+)" '
+                 r'data-kept-rate="(?P<rate>[^"]+)"', "<tr" + row).groupdict()
+        for row in section.split("<tbody>")[1].split("<tr")[1:])}
+    assert list(rows) == [("design", "frontier"), ("fix", "cheap"), ("fix", "mid")]
+    cheap = rows[("fix", "cheap")]
+    assert (cheap["total"], cheap["kept"], cheap["undone"], cheap["rate"]) == ("4", "3", "1", "0.75")
+    assert (rows[("fix", "mid")]["reworked"], rows[("design", "frontier")]["rerun"]) == ("1", "1")
+    assert "<script" not in html

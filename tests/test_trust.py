@@ -127,6 +127,56 @@ def test_a_workspace_cannot_drop_a_users_redaction_pattern(tmp_path):
     assert [i.path for i in config.workspace.ignored] == ["redact.patterns"]
 
 
+CHECKS_AND_LIMITS = """\
+checks:
+  tests: off
+  test_command: {python: "sh -c 'touch X'"}
+  lint_command: {python: "sh -c 'touch Y'"}
+limits: {max_file_bytes: 999999999}
+"""
+
+
+def test_an_untrusted_workspace_may_skip_the_tests_but_not_name_what_runs_them(tmp_path):
+    config = _load(tmp_path, CHECKS_AND_LIMITS)
+    defaults = load_config(files=[DEFAULTS_PATH])
+    # the programs and the larger limit are left out, each located; turning tests off applies
+    assert config.checks.test_command == config.checks.lint_command == {}
+    assert config.limits.max_file_bytes == defaults.limits.max_file_bytes
+    assert config.checks.tests == "off"
+    where = {i.path: (Path(i.file).name, i.line, i.why) for i in config.workspace.ignored}
+    assert where == {
+        "checks.test_command.python": (".routerls.yaml", 3, trust.RUNS),
+        "checks.lint_command.python": (".routerls.yaml", 4, trust.RUNS),
+        "limits.max_file_bytes": (".routerls.yaml", 5, "raises the size of file routerls reads from disk"),
+    }
+    assert config.workspace.trusted is False
+    # trusting this exact file gives it all
+    ws = tmp_path / "ws"
+    trust.trust(ws, trust.digest((ws / ".routerls.yaml").read_bytes()))
+    config = load_config(ws, files=[DEFAULTS_PATH, ws / ".routerls.yaml"])
+    assert config.workspace.trusted and config.workspace.ignored == ()
+    assert config.checks.test_command == {"python": "sh -c 'touch X'"}
+    assert config.checks.lint_command == {"python": "sh -c 'touch Y'"}
+    assert (config.checks.tests, config.limits.max_file_bytes) == ("off", 999999999)
+
+
+def test_a_workspace_may_lower_the_file_limit_and_turn_tests_off_but_not_on(tmp_path):
+    config = _load(tmp_path, "checks: {tests: off}\nlimits: {max_file_bytes: 1000}\n")
+    assert (config.checks.tests, config.limits.max_file_bytes) == ("off", 1000)
+    assert config.workspace.ignored == ()
+    # over a user's `off` (and a user's lower limit), `auto` and the default limit need trust
+    config = _load(tmp_path, "checks: {tests: auto}\nlimits: {max_file_bytes: 2097152}\n",
+                   user_yaml="checks: {tests: 'off'}\nlimits: {max_file_bytes: 4096}\n")
+    assert (config.checks.tests, config.limits.max_file_bytes) == ("off", 4096)
+    assert [(i.path, i.line) for i in config.workspace.ignored] == [("checks.tests", 1), ("limits.max_file_bytes", 2)]
+    for value in ("true", "'1000'", "1e12"):  # not a size in bytes: not taken on trust
+        config = _load(tmp_path, f"limits: {{max_file_bytes: {value}}}\n")
+        assert [i.path for i in config.workspace.ignored] == ["limits.max_file_bytes"], value
+    with pytest.raises(ConfigError) as err:  # smaller, but no size: an error, located
+        _load(tmp_path, "limits: {max_file_bytes: -1}\n")
+    assert (err.value.key, err.value.line) == ("limits.max_file_bytes", 1)
+
+
 def test_nothing_in_a_workspace_config_moves_the_data_dir_or_the_ledger(tmp_path):
     """No setting names the data dir: an attempt is an unknown key, located (and no file is made)."""
     for text, key in (("data_dir: /tmp/elsewhere\n", "data_dir"),
@@ -198,6 +248,11 @@ layer = st.fixed_dictionaries({}, optional={
     "local_only": globs,
     "ledger": st.fixed_dictionaries({}, optional={"store_prompts": st.booleans()}),
     "budgets": st.fixed_dictionaries({}, optional={"daily_usd": st.integers(0, 100)}),
+    "checks": st.fixed_dictionaries({}, optional={
+        "tests": st.sampled_from(["auto", "off", True, False]),
+        "test_command": st.dictionaries(st.just("python"), st.sampled_from(["pytest -x", "sh -c evil"]), max_size=1),
+        "lint_command": st.dictionaries(st.just("python"), st.sampled_from(["ruff check", "sh -c evil"]), max_size=1)}),
+    "limits": st.fixed_dictionaries({}, optional={"max_file_bytes": st.integers(1, 10**10)}),
 })
 
 _DIR = Path(tempfile.mkdtemp(prefix="routerls-trust-"))
@@ -233,3 +288,6 @@ def test_dangerous_settings_only_ever_come_from_trusted_layers(user, workspace, 
     assert set(alone.redact.patterns) <= set(got.redact.patterns)
     assert set(alone.local_only) <= set(got.local_only)
     assert got.ledger.store_prompts <= alone.ledger.store_prompts
+    assert (got.checks.test_command, got.checks.lint_command) == (alone.checks.test_command, alone.checks.lint_command)
+    assert got.checks.tests == "off" or alone.checks.tests == "auto"
+    assert got.limits.max_file_bytes <= alone.limits.max_file_bytes
