@@ -47,7 +47,7 @@ async def verify(root: Path, rel: str, doc_rel: str, doc_text: str, test_text: s
         listing = await asyncio.to_thread(manifest, root, max_bytes)
     except TooBig as exc:
         return testrun.Verdict(None, f"generated tests not run: {exc} (checks.max_copy_mb)")
-    with RunFolder() as folder:
+    with RunFolder(root, doc_rel) as folder:
         await asyncio.to_thread(_copy, root, listing, folder)
         for path, text in ((doc_rel, doc_text), (rel, test_text)):
             target = folder.work / path

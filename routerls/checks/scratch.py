@@ -112,6 +112,20 @@ def _isolation() -> tuple[str, ...]:
     return ()
 
 
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def project_of(root: Path, rel: str) -> str:
+    """The folder (relative to `root`) of the nearest project above the file `rel` — one with a
+    pyproject.toml, setup.py or setup.cfg — below the root; "" for the root itself or none."""
+    parts = Path(rel).parts[:-1]
+    for n in range(len(parts), 0, -1):
+        folder = Path(*parts[:n])
+        if any((root / folder / marker).is_file() for marker in PROJECT_MARKERS):
+            return folder.as_posix()
+    return ""
+
+
 def offline_prefix(run: Path) -> list[str]:
     return [part.replace("{run}", str(run)) for part in _isolation()]
 
@@ -126,9 +140,15 @@ class Ran:
 class RunFolder:
     """One run folder (see the module docstring); removed on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None, rel: str | None = None) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="routerls-check-"))
         self.work = self.path / "work"
+        # as `python -m pytest` run from the edited file's project (a package of a monorepo):
+        # its folder and its src/ are importable, beside the workspace root's
+        project = project_of(root, rel) if root is not None and rel is not None else ""
+        self.imports = [self.work, self.work / "src"]
+        if project:
+            self.imports += [self.work / project, self.work / project / "src"]
         for sub in (self.work, self.path / "home", self.path / "tmp"):
             sub.mkdir()
 
@@ -143,7 +163,7 @@ class RunFolder:
         keep = ("PATH", "LANG", "LC_ALL", "TERM", "SYSTEMROOT")
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update(HOME=str(self.path / "home"), TMPDIR=str(self.path / "tmp"),
-                   PYTHONPATH=os.pathsep.join(str(p) for p in (GUARD, self.work, self.work / "src")),
+                   PYTHONPATH=os.pathsep.join(str(p) for p in (GUARD, *self.imports)),
                    PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1", PYTHONHASHSEED="0",
                    ROUTERLS_GUARD_ROOTS=str(self.path), NO_PROXY="*", no_proxy="*",
                    # the plugins installed beside routerls are not the project's (and cost seconds)

@@ -222,7 +222,7 @@ async def verify(target: Target, *, command: str | None, timeout_s: float, max_b
         listing = await asyncio.to_thread(manifest, target.root, max_bytes)
     except TooBig as exc:
         return Verdict(None, f"tests not run: {exc} (checks.max_copy_mb)")
-    with RunFolder() as folder:
+    with RunFolder(target.root, target.rel) as folder:
         await asyncio.to_thread(_copy, target.root, listing, folder)
         key = _key(argv, target.rel, target.before, listing)
         before = _CACHE.get(key)
