@@ -89,6 +89,14 @@ class Session:
         return await self.client.workspace_execute_command_async(
             T.ExecuteCommandParams(command="routerls.run", arguments=[arguments]))
 
+    async def until_warm(self, timeout: float = 60.0) -> None:
+        """Wait until the server has loaded the model gateway (litellm) in its background
+        thread: timings taken before then measure that import, not the server."""
+        deadline = time.monotonic() + timeout
+        while not any("model gateway" in m.message for m in self.client.log_messages):
+            assert time.monotonic() < deadline, "the model gateway never warmed up"
+            await asyncio.sleep(0.1)
+
     async def until_streaming(self, model: str = "gpt-4o") -> None:
         """Wait until the model server has the request and is streaming."""
         deadline = time.monotonic() + 15

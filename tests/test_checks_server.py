@@ -65,7 +65,8 @@ async def test_code_actions_stay_fast_while_a_slow_suite_runs(session: Session):
         "import time\n\nfrom slow import double\n\n\ndef test_double():\n    time.sleep(2)\n"
         "    assert double(2) == 4\n")
     uri = session.open("slow.py", slow)
-    idle = await _code_action_times(session, uri, 60)
+    await session.until_warm()
+    idle = await _code_action_times(session, uri, 200)
     session.models.script(Reply(fenced("def double(x):\n    return x + x\n")), model="gpt-4o")
     run = asyncio.create_task(session.run(_args(uri, "refactor")))
     await session.until_streaming("gpt-4o")

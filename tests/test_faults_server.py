@@ -227,11 +227,12 @@ async def test_every_model_failing_is_a_clear_error_and_leaves_the_document(sess
 
 
 async def test_answer_ten_times_longer_than_the_selection_is_applied_inside_the_range(session: Session):
-    body = "".join(f"    step_{i} = {i} * 2\n" for i in range(14))
-    long_answer = f"```python\ndef second():\n{body}    return step_13\n```"
+    # every name used: an unused variable is a new finding, and that answer would be rejected
+    body = "    steps = []\n" + "".join(f"    steps.append({i} * 2)\n" for i in range(14))
+    long_answer = f"```python\ndef second():\n{body}    return steps[-1]\n```"
     uri, result = await _run_fault(session, "long.py", Reply(text=long_answer))
     assert result["state"] == "done" and result["model"] == "gpt-4o", result
-    replacement = f"def second():\n{body}    return step_13\n"
+    replacement = f"def second():\n{body}    return steps[-1]\n"
     assert len(replacement) >= 10 * len("def second():\n    return 2\n")
     assert session.text(uri) == SOURCE.replace("def second():\n    return 2\n", replacement)
     assert session.text(uri).startswith("def first():\n    return 1\n")  # nothing outside touched

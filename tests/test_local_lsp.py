@@ -100,12 +100,18 @@ async def test_format_reuses_the_runtime_and_keeps_the_meaning(session: Session)
     loop = T.Range(T.Position(first, 0), T.Position(first + 3, 0))
     # `tier: local` as a user's @local would: python's `format` otherwise goes to the tools tier
     _, result, status = await _run(session, uri, loop, "format", tier="local")
-    assert result["state"] == "done", json.dumps([result, status])
-    assert (status["tier"], status["model"]) == ("local", SMOL)
     after = session.text(uri)
-    assert after != before
+    # a 135M model's layout is often not what ruff would write: then the answer is rejected
+    # (the checks say so) and the document is left as it was; either way the meaning is kept
+    if result["state"] == "done":
+        assert (status["tier"], status["model"]) == ("local", SMOL)
+        assert after != before
+    else:
+        assert f"{SMOL}'s answer was rejected" in result["message"], json.dumps([result, status])
+        assert after == before
     assert ast.dump(ast.parse(after)) == ast.dump(ast.parse(before))
     assert _runtime_pid(session) == session.first_pid
     rows = session.ledger_rows()
+    smol = "ok" if result["state"] == "done" else "bad_output"
     assert [(r["tier"], r["model"], r["outcome"]) for r in rows if r["tier"] == "local"] == [
-        ("local", f"openai/{GEMMA}", "ok"), ("local", f"openai/{SMOL}", "ok")]
+        ("local", f"openai/{GEMMA}", "ok"), ("local", f"openai/{SMOL}", smol)]

@@ -172,12 +172,14 @@ def test_the_first_run_says_on_stderr_what_it_waits_for(api_base, tmp_path, monk
     """Starting the runtime, loading litellm and the model's first token are lines on stderr,
     each with the seconds since the command started; stdout carries only the result."""
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    (tmp_path / ".routerls.yaml").write_text(json.dumps(local_config(api_base)))  # JSON is YAML
+    # the user's own config: a workspace's `tiers.local` would need `routerls trust`
+    config = tmp_path / "routerls.yaml"
+    config.write_text(json.dumps(local_config(api_base)))  # JSON is YAML
     (tmp_path / "shapes.py").write_text((ROOT / "examples" / "shapes.py").read_text())
     proc = subprocess.run([sys.executable, "-m", "routerls", "run", "docstring", "shapes.py:1-2",
                            "--write"], check=False, cwd=tmp_path, capture_output=True, text=True,
                           timeout=180,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "ROUTERLS_CONFIG": str(config)})
     assert proc.returncode == 0, proc.stderr
     port = api_base.rsplit(":", 1)[1].split("/")[0]
     lines = proc.stderr.splitlines()

@@ -125,14 +125,15 @@ SECRETS = st.text(_ALPHABET, min_size=1, max_size=16).filter(
 
 
 def _selection_echo(request) -> str:
-    """A model that returns the selection it was sent (the last fenced block), with a comment
-    on top: placeholders and all, as a rewrite copies them."""
+    """A model that returns the selection it was sent (the last fenced block), with a statement
+    on top (a refactor that changes nothing is rejected): placeholders and all, as a rewrite
+    copies them."""
     lines = request.last_user.split("\n")
     close = max(i for i, x in enumerate(lines) if re.fullmatch(r"`{3,}", x))
     fence = lines[close]
     start = max(i for i in range(close) if lines[i].startswith(fence) and lines[i] != fence)
     body = "\n".join(lines[start + 1:close])
-    return f"```python\n# reviewed\n{body}\n```"
+    return f"```python\nREVIEWED = True\n{body}\n```"
 
 
 def test_a_secret_anywhere_any_number_of_times_never_reaches_a_remote_model(project, model_server):
@@ -160,7 +161,7 @@ def test_a_secret_anywhere_any_number_of_times_never_reaches_a_remote_model(proj
         sent = [str(m.get("content")) for r in model_server.requests for m in r.messages]
         assert sent and all(secret not in text for text in sent)
         after = apply_edits(code, result.edit.edits)
-        assert after == "# reviewed\n" + code
+        assert after == "REVIEWED = True\n" + code
         assert after.count(secret) == code.count(secret) and "REDACTED_SECRET" not in after
 
     check()
