@@ -195,9 +195,18 @@ async function openActionMenu() {
     await shot("no-lightbulb");
     throw e;
   });
-  await page.keyboard.press("Control+.");
   const menu = page.locator(".action-widget");
-  await menu.locator(".monaco-list-row").first().waitFor({ state: "visible" });
+  // Ctrl+. goes to whatever has the keyboard: a notification that just closed (the previous
+  // run's progress) can leave it nowhere, so give the editor the focus and ask again once
+  for (const wait of [8000, 20000]) {
+    await page.locator(".part.editor .monaco-editor.focused, .part.editor .monaco-editor textarea").first().focus();
+    await page.keyboard.press("Control+.");
+    const shown = await menu.locator(".monaco-list-row").first().waitFor({ state: "visible", timeout: wait })
+      .then(() => true, () => false);
+    if (shown) break;
+    await page.keyboard.press("Escape");
+  }
+  await menu.locator(".monaco-list-row").first().waitFor({ state: "visible", timeout: 1000 });
   return (await menu.locator(".monaco-list-row").allInnerTexts()).map((t) => t.replace(/\s+/g, " ").trim());
 }
 
