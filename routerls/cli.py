@@ -19,19 +19,11 @@ import time
 from pathlib import Path
 
 from routerls.money import money
-
-LANGUAGES = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
-             ".tsx": "typescriptreact", ".jsx": "javascriptreact", ".go": "go", ".rs": "rust",
-             ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby", ".lua": "lua",
-             ".sh": "shellscript", ".md": "markdown", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+from routerls.text import language_of
 
 
 class UsageError(Exception):
     """Something the user typed or configured is wrong; exit 2 with this message."""
-
-
-def language_of(path: Path) -> str:
-    return LANGUAGES.get(path.suffix.lower(), path.suffix.lstrip(".") or "plaintext")
 
 
 def parse_target(target: str):
@@ -642,7 +634,7 @@ def cmd_connect(args, console) -> int:
     """A stdio bridge to `routerls serve --tcp`, sending the token first: for editors that
     start a program rather than open a socket."""
     from routerls import transport
-    from routerls.server import data_dir
+    from routerls.paths import data_dir
 
     try:
         secret, _ = transport.token(data_dir())

@@ -20,18 +20,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from routerls.config import COMMAND_PROVIDER as PROVIDER
+
 if TYPE_CHECKING:
     from routerls.config import ModelEntry
-
-PROVIDER = "command"
 
 _SPECS: dict[str, ModelEntry] = {}  # command model name → its entry
 _registered = False
 last_pids: dict[str, int] = {}  # model name → pid of its latest process (for tests and doctor)
-
-
-def model_id(name: str) -> str:
-    return f"{PROVIDER}/{name}"
 
 
 def register(entry: ModelEntry) -> None:

@@ -27,6 +27,12 @@ CLASSIFIERS = ("none", "embeddings")
 RESULTS = ("replace", "insert_above", "new_file", "markdown")
 STYLES = ("chat", "completion")
 CHECK_TESTS = ("auto", "off")
+COMMAND_PROVIDER = "command"  # litellm provider name of `commands:` models (routerls/command.py)
+
+
+def model_id(name: str) -> str:
+    """The litellm model id of the command model `name`."""
+    return f"{COMMAND_PROVIDER}/{name}"
 # YAML 1.1 reads an unquoted on/off as a boolean; these settings take words, so the words come back
 YAML_WORDS: dict[tuple[str, str], dict[bool, str]] = {("checks", "tests"): {False: "off", True: "auto"}}
 
@@ -479,7 +485,6 @@ def structure(data: dict[str, Any], origins: dict[str, tuple[str, int | None]] |
 
 def _with_command_ids(config: Config) -> Config:
     """A command model's litellm id is `command/<name>` (its name defaults to the program)."""
-    from routerls.command import model_id
 
     def fix(e: ModelEntry) -> ModelEntry:
         if e.command is None or e.model:

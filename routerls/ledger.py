@@ -32,12 +32,9 @@ class LedgerError(Exception):
 
 def default_path() -> Path:
     """`$ROUTERLS_DATA_DIR/ledger.sqlite3`, else the platform's user data dir."""
-    base = os.environ.get("ROUTERLS_DATA_DIR")
-    if not base:
-        import platformdirs
+    from routerls.paths import data_dir
 
-        base = platformdirs.user_data_dir("routerls")
-    return Path(base) / "ledger.sqlite3"
+    return data_dir() / "ledger.sqlite3"
 
 
 _HOST = socket.gethostname()

@@ -44,6 +44,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from routerls.paths import data_dir
+
 if TYPE_CHECKING:
     from routerls.config import Config, ModelEntry
 
@@ -91,15 +93,6 @@ EMBEDDED: dict[str, EmbeddedModel] = {m.name: m for m in (
                   "SmolLM2-135M-Instruct.Q4_1.gguf", "chat"),
 )}
 
-
-def data_dir() -> Path:
-    """`ROUTERLS_DATA_DIR`, else the platform's user data dir (where the ledger lives too)."""
-    env = os.environ.get("ROUTERLS_DATA_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("routerls"))
 
 
 def runtime_dir() -> Path:

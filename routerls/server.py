@@ -43,6 +43,7 @@ from routerls import actions as actions_mod
 from routerls import tools as tools_mod
 from routerls.config import STRATEGIES, Config, ConfigError, load_config
 from routerls.files import FileRefused, read_text
+from routerls.paths import data_dir
 from routerls.router import RouteError, Spend, route
 from routerls.status import (
     Scrubber,
@@ -70,15 +71,6 @@ KEPT_RESULTS = 20
 CODE_ACTION_KINDS = [T.CodeActionKind.QuickFix, T.CodeActionKind.Refactor,
                      T.CodeActionKind.RefactorRewrite, T.CodeActionKind.Source]
 
-
-def data_dir() -> Path:
-    """`ROUTERLS_DATA_DIR`, else the platform's user data dir (where the ledger lives)."""
-    env = os.environ.get("ROUTERLS_DATA_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("routerls"))
 
 
 @attrs.define
@@ -562,7 +554,7 @@ def _read_unopened(ls: RouterServer, uri: Any) -> str:
 def _language_of(uri: str, doc: Any) -> str:
     if doc is not None and doc.language_id:
         return doc.language_id
-    from routerls.cli import language_of
+    from routerls.text import language_of
 
     return language_of(Path(to_fs_path(uri) or uri))
 

@@ -8,6 +8,7 @@ through here and nowhere else.
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 import attrs
 
@@ -124,3 +125,15 @@ def normalise_range(text: str, rng: Range, encoding: str = UTF16) -> Range:
     if end < start:
         start, end = end, start
     return Range(start, end)
+
+
+# LSP language ids by file suffix, for files the CLI reads and URIs a client sent without one
+LANGUAGES = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
+             ".tsx": "typescriptreact", ".jsx": "javascriptreact", ".go": "go", ".rs": "rust",
+             ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby", ".lua": "lua",
+             ".sh": "shellscript", ".md": "markdown", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+
+def language_of(path: PurePath | str) -> str:
+    path = PurePath(path)
+    return LANGUAGES.get(path.suffix.lower(), path.suffix.lstrip(".") or "plaintext")

@@ -26,12 +26,11 @@ from typing import Any
 
 import attrs
 
-from routerls import command
 from routerls import config as C
 from routerls.config import Ignored
 
 STORE = "trust.json"
-COMMAND_PREFIX = f"{command.PROVIDER}/"  # the litellm ids of command models
+COMMAND_PREFIX = f"{C.COMMAND_PROVIDER}/"  # the litellm ids of command models
 
 
 class TrustError(Exception):
@@ -275,7 +274,7 @@ def config_file(workspace: Path) -> Path:
 def store_path() -> Path:
     """In the user data dir, beside the ledger: no config key can move it (only the user's
     `ROUTERLS_DATA_DIR`)."""
-    from routerls.local import data_dir
+    from routerls.paths import data_dir
 
     return data_dir() / STORE
 
