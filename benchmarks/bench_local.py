@@ -113,7 +113,7 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     if not local.runtime_installed():
-        print(f"llama-cpp-python is not installed; {local.INSTALL_HINT}", file=sys.stderr)
+        print(f"{local.RUNTIME} (llama.cpp) is not installed; {local.INSTALL_HINT}", file=sys.stderr)
         return 1
     os.environ.setdefault("ROUTERLS_DATA_DIR", tempfile.mkdtemp(prefix="routerls-bench-"))
     results = [bench(name, args.runs) for name in local.EMBEDDED]

@@ -117,7 +117,7 @@ async def main() -> None:
         local_ms: list[float] = []
         note = ""
         try:
-            import llama_cpp  # noqa: F401
+            import xllamacpp  # noqa: F401
 
             await format_latency(engine, files, 1, "local")  # start the runtime, not counted
             local_ms = await format_latency(engine, files, min(args.selections, 6), "local")

