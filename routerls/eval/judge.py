@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from routerls.checks.parse import same_program
 from routerls.eval.cases import Case
 
 EXEC_TIMEOUT_S = 10.0
@@ -84,14 +85,13 @@ async def check(case: Case, result: str) -> tuple[bool, str]:
                    and not (ast.get_docstring(n) or "").strip()]
         return (not missing), (f"no docstring on {', '.join(missing)}" if missing else "")
     if case.action == "format":
-        before = _parse(case.code)
-        if before is None or ast.dump(before) != ast.dump(tree):
+        if not same_program(case.code, result):
             return False, "the syntax tree changed"
         formatted = await _ruff_format(result)
         if formatted is None:
             return False, "ruff is not available to check the format"
         return formatted == result, ("" if formatted == result else "ruff format would still change it")
-    if case.action == "refactor" and ast.dump(tree) == ast.dump(_parse(case.code) or ast.Module()):
+    if case.action == "refactor" and same_program(case.code, result):
         return False, "the code was left as it was"
     if not case.test:
         return True, ""
