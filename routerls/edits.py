@@ -9,14 +9,16 @@ world is "does this path exist?", through an injectable predicate when choosing 
 
 from __future__ import annotations
 
-import ast
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
+from routerls.checks.parse import python_error
+from routerls.extract import extract_code, quote, refusal
+from routerls.indent import dedent, fit, indent_all, indent_of
 from routerls.text import (
     UTF16,
     Position,
@@ -53,166 +55,6 @@ class EditError(ValueError):
 
 
 RESULT_KINDS = ("replace", "insert_above", "new_file", "markdown")
-
-# Languages whose content is prose: an answer in sentences is legitimate there.
-_PROSE_LANGUAGES = frozenset(
-    {"markdown", "plaintext", "text", "restructuredtext", "asciidoc", "latex", "tex", "org"}
-)
-
-_FENCE_ALIASES = {
-    "python": {"python", "py", "python3", "py3"},
-    "javascript": {"javascript", "js", "jsx", "mjs"},
-    "javascriptreact": {"javascript", "js", "jsx"},
-    "typescript": {"typescript", "ts", "tsx"},
-    "typescriptreact": {"typescript", "ts", "tsx"},
-    "shellscript": {"sh", "bash", "shell", "zsh"},
-    "csharp": {"csharp", "cs", "c#"},
-    "cpp": {"cpp", "c++", "cc", "cxx"},
-    "rust": {"rust", "rs"},
-    "go": {"go", "golang"},
-    "ruby": {"ruby", "rb"},
-}
-
-
-# --- extracting the code ------------------------------------------------------------------------
-
-_FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([^\s`]*)[^`]*$")
-_CHATTER = re.compile(
-    r"""^(?:here(?:'s|’s|\s+is|\s+are)|sure|certainly|of\s+course|okay|ok|absolutely|great|below
-    |the\s+(?:fixed|updated|corrected|refactored|improved|rewritten|modified|following|new|code)
-    |i(?:'ve|’ve|\s+have|\s+made|\s+updated|\s+fixed|\s+added|\s+refactored|\s+changed|\s+rewrote)
-    |this\s+(?:is|version|code|should|fixes|change|will)
-    |(?:explanation|changes|notes?|summary|key\s+changes|output)\b)""",
-    re.IGNORECASE | re.VERBOSE,
-)
-_REFUSAL = re.compile(
-    r"^\W*(?:i(?:'m|’m|\s+am)?\s+(?:sorry|unable|not\s+able)|i\s+(?:cannot|can't|can’t|can\s+not|won't)"
-    r"|sorry\b|as\s+an\s+ai\b|unfortunately\b)",
-    re.IGNORECASE,
-)
-_BULLET = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
-_WORD = re.compile(r"^[(\"'“]?[A-Za-z][A-Za-z'’-]*[)\"'”]?[,.;:!?]?$")
-_CODE_CHARS = re.compile(r"[={}\[\];<>]|\w\(")
-
-
-def extract_code(model_text: str, *, language_id: str | None = None) -> str:
-    """The code in a model's answer.
-
-    With fences: the largest fenced block, preferring blocks tagged with `language_id` (or
-    untagged) over, say, a shell snippet that shows how to run it; an unclosed fence (a
-    truncated answer) runs to the end. Without fences: the text minus leading chatter
-    ("Here is the fixed code:") and trailing prose paragraphs. Leading and trailing blank lines
-    go; the first line keeps its indentation.
-    """
-    lines = split_lines(model_text)
-    blocks = list(_fenced_blocks(lines))
-    if blocks:
-        wanted = _FENCE_ALIASES.get(language_id or "", set()) | {language_id or "", ""}
-        preferred = [body for tag, body in blocks if tag in wanted] or [b for _, b in blocks]
-        lines = max(preferred, key=lambda body: len("\n".join(body)))
-    else:
-        lines = _strip_chatter(lines)
-    return "\n".join(lines).strip("\r\n").rstrip()
-
-
-def _fenced_blocks(lines: list[str]) -> Iterator[tuple[str, list[str]]]:
-    i = 0
-    while i < len(lines):
-        m = _FENCE_OPEN.match(lines[i])
-        i += 1
-        if not m:
-            continue
-        indent, fence, tag = m.group(1), m.group(2), m.group(3).lower()
-        body: list[str] = []
-        while i < len(lines):
-            s = lines[i].strip()
-            if s.startswith(fence) and set(s) == {fence[0]}:
-                break
-            line = lines[i]
-            body.append(line[len(indent) :] if line.startswith(indent) else line.lstrip(" \t"))
-            i += 1
-        i += 1
-        yield tag, body
-
-
-def _strip_chatter(lines: list[str]) -> list[str]:
-    lines = list(lines)
-    while len(lines) > 1 and (not lines[0].strip() or _is_chatter(lines[0])):
-        lines.pop(0)
-    # Whole prose paragraphs before and after the code, as long as some code remains.
-    for lead in (True, False):
-        while True:
-            _trim_blank(lines)
-            paragraph = _edge_paragraph(lines, lead)
-            if not paragraph or len(paragraph) == len(lines):
-                break
-            if not all(_is_chatter(x) or _is_prose(x) for x in paragraph):
-                break
-            if lead:
-                del lines[: len(paragraph)]
-            else:
-                del lines[-len(paragraph) :]
-    return lines
-
-
-def _trim_blank(lines: list[str]) -> None:
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    while lines and not lines[-1].strip():
-        lines.pop()
-
-
-def _edge_paragraph(lines: list[str], lead: bool) -> list[str]:
-    blanks = [i for i, x in enumerate(lines) if not x.strip()]
-    if not blanks:
-        return lines
-    return lines[: blanks[0]] if lead else lines[blanks[-1] + 1 :]
-
-
-def _is_chatter(line: str) -> bool:
-    s = line.strip()
-    return (
-        line[:1] not in (" ", "\t")
-        and bool(_CHATTER.match(s))
-        and (s.endswith((":", ".", "!")) or _is_prose(s))
-    )
-
-
-def _is_prose(line: str) -> bool:
-    """A sentence, not a line of code: unindented words, sentence punctuation, no code syntax."""
-    if line[:1] in (" ", "\t"):
-        return False
-    s = re.sub(r"`[^`]*`", "x", line.strip())
-    bullet = _BULLET.match(s)
-    if bullet:
-        s = s[bullet.end() :]
-    words = s.split()
-    if len(words) < 3 or _CODE_CHARS.search(s):
-        return False
-    if not bullet and not words[0][:1].isupper():
-        return False
-    if len(words[0].strip(",.:;!?")) > 1 and words[0].isupper():  # SELECT, INSERT, ...
-        return False
-    if sum(1 for w in words if _WORD.match(w)) < 0.7 * len(words):
-        return False
-    return s[-1] in ".!?:" or len(words) >= 6
-
-
-def _refusal(code: str, language_id: str) -> str | None:
-    """Why this answer is not code at all, or None."""
-    content = [x for x in split_lines(code) if x.strip()]
-    if not content:
-        return None
-    first = content[0].strip()
-    if _REFUSAL.match(first) and not any(_CODE_CHARS.search(x) for x in content):
-        return f"the model declined or answered in prose: {_quote(first)}"
-    if language_id not in _PROSE_LANGUAGES and all(_is_prose(x) for x in content):
-        return f"the model answered in prose, not code: {_quote(first)}"
-    return None
-
-
-def _quote(s: str, limit: int = 80) -> str:
-    return f"“{s if len(s) <= limit else s[: limit - 1] + '…'}”"
 
 
 # --- minimal edits ------------------------------------------------------------------------------
@@ -442,9 +284,9 @@ def build_result(
     code = extract_code(model_text, language_id=language_id)
     if not code.strip():
         raise EditError(
-            f"the model's answer contains no code: {_quote(model_text.strip().splitlines()[0])}"
+            f"the model's answer contains no code: {quote(model_text.strip().splitlines()[0])}"
         )
-    why = _refusal(code, language_id)
+    why = refusal(code, language_id)
     if why:
         raise EditError(why)
     if rng.is_empty and result_kind != "new_file":
@@ -477,7 +319,7 @@ def _replace(
     body = body[: len(body) - len(trail)]
     line_start = starts[max(i for i, x in enumerate(starts) if x <= s)]
     prefix = "" if lead else doc[line_start:s]
-    fitted = _fit(prefix, split_lines(body), split_lines(code))
+    fitted = fit(prefix, split_lines(body), split_lines(code))
     if language_id == "python":
         # Parse both at the indentation they really have, the first line with its prefix.
         head = prefix if not prefix.strip() else ""
@@ -496,68 +338,11 @@ def _insert_above(
     last = min(max(rng.end.line, first), len(lines) - 1)
     block = lines[first : last + 1]
     anchor = next((x for x in block if x.strip()), block[0])
-    new_lines = _indent_all(_dedent(split_lines(code)), _indent(anchor))
+    new_lines = indent_all(dedent(split_lines(code)), indent_of(anchor))
     if language_id == "python":
         _check_python("\n".join(block), "\n".join(new_lines + block))
     pos = Position(first, 0)
     return TextEdit(Range(pos, pos), eol.join(new_lines) + eol)
-
-
-def _fit(prefix: str, orig: list[str], new: list[str]) -> list[str]:
-    """`new` indented like `orig`, which starts after `prefix` on its first line.
-
-    Models usually return the code dedented to column 0, sometimes exactly as selected (first
-    line bare, the rest at their full depth). Either way the lines are dedented and re-indented to
-    the original's depth; the first line then drops the `prefix` the document already has.
-    """
-    while len(new) > 1 and not new[-1].strip():
-        new = new[:-1]
-    if prefix.strip():
-        # The selection starts after code on its line: the first line is inline.
-        first = new[0] if orig[0][:1].isspace() else new[0].lstrip()
-        rest = new[1:]
-        if not rest:
-            return [first]
-        orig_rest = [x for x in orig[1:] if x.strip()]
-        target = _common_indent(orig_rest) if orig_rest else _indent(prefix)
-        return [first] + _indent_all(_dedent(rest), target)
-    logical = [prefix + orig[0]] + orig[1:]
-    content = [x for x in logical if x.strip()]
-    target = _common_indent(content) if content else prefix
-    chosen = new
-    if prefix and len(new) > 1:
-        raw = [prefix + new[0]] + new[1:]
-        want = _first_vs_rest(logical)
-        if want is not None and _first_vs_rest(new) != want and _first_vs_rest(raw) == want:
-            chosen = raw  # the model mirrored the selection: first line bare, rest at full depth
-    fitted = _indent_all(_dedent(chosen), target)
-    fitted[0] = fitted[0][len(prefix) :] if fitted[0].startswith(prefix) else fitted[0].lstrip()
-    return fitted
-
-
-def _indent(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def _common_indent(lines: Sequence[str]) -> str:
-    return os.path.commonprefix([_indent(x) for x in lines if x.strip()] or [""])
-
-
-def _dedent(lines: Sequence[str]) -> list[str]:
-    common = len(_common_indent(lines))
-    return [x[common:] if x.strip() else "" for x in lines]
-
-
-def _indent_all(lines: Sequence[str], indent: str) -> list[str]:
-    return [indent + x if x.strip() else "" for x in lines]
-
-
-def _first_vs_rest(lines: Sequence[str]) -> int | None:
-    """How much deeper the rest sits than the first line: the shape a re-indent must keep."""
-    content = [x for x in lines if x.strip()]
-    if len(content) < 2:
-        return None
-    return min(len(_indent(x)) for x in content[1:]) - len(_indent(content[0]))
 
 
 def _check_python(orig_src: str | None, new_src: str) -> None:
@@ -570,14 +355,11 @@ def _check_python(orig_src: str | None, new_src: str) -> None:
 
 
 def _parse_error(src: str) -> str | None:
-    lines = _dedent(split_lines(src))
-    try:
-        ast.parse("\n".join(lines))
-    except SyntaxError as exc:
-        return f"{exc.msg} (line {exc.lineno} of the answer)"
-    except ValueError as exc:  # null bytes
-        return str(exc)
-    return None
+    """Why `src` does not parse, read at its own indentation (a fragment is dedented first)."""
+    err = python_error("\n".join(dedent(split_lines(src))))
+    if err is None:
+        return None
+    return err.msg if err.lineno is None else f"{err.msg} (line {err.lineno} of the answer)"
 
 
 # --- where a new test file goes -----------------------------------------------------------------

@@ -14,20 +14,17 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic, sleep
-from typing import Literal, Self
+from typing import Self
 
 import attrs
 
-SCHEMA_VERSION = 3
+from routerls.ledger_schema import COLUMNS, LedgerError, migrate
+
 BUSY_TIMEOUT_MS = 10_000
 RESERVATION_TTL_S = 900.0  # a request holding budget longer than this is taken for dead
-
-
-class LedgerError(Exception):
-    """The ledger file cannot be used; the message names the file and what to do."""
 
 
 def default_path() -> Path:
@@ -55,7 +52,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
     """UTC, fixed width, so text order is time order."""
     if moment.tzinfo is None:
         moment = moment.astimezone()  # naive means local
@@ -118,114 +115,6 @@ class Spend:
     saved_usd: float  # all time: what the strongest tier would have cost minus what we paid
 
 
-@attrs.frozen
-class ReportRow:
-    key: str
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-    counterfactual_usd: float
-    saved_usd: float
-
-
-ReportBy = Literal["model", "day", "week", "action"]
-
-_COLUMNS = ("request_id", "ts", "session", "action", "task", "tier", "model", "input_tokens",
-            "output_tokens", "cost_usd", "counterfactual_usd", "latency_ms", "outcome", "error",
-            "fallback_index", "estimated", "prompt", "checks")
-
-
-def _v1(db: sqlite3.Connection) -> None:
-    db.execute("""
-        CREATE TABLE calls (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            request_id TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            session TEXT NOT NULL,
-            action TEXT NOT NULL,
-            task TEXT NOT NULL,
-            tier TEXT NOT NULL,
-            model TEXT NOT NULL,
-            input_tokens INTEGER NOT NULL DEFAULT 0,
-            output_tokens INTEGER NOT NULL DEFAULT 0,
-            cost_usd REAL NOT NULL DEFAULT 0,
-            counterfactual_usd REAL NOT NULL DEFAULT 0,
-            latency_ms REAL NOT NULL DEFAULT 0,
-            outcome TEXT NOT NULL,
-            error TEXT,
-            fallback_index INTEGER NOT NULL DEFAULT 0,
-            estimated INTEGER NOT NULL DEFAULT 0,
-            prompt TEXT
-        )""")
-    db.execute("CREATE INDEX calls_ts ON calls (ts)")
-    db.execute("CREATE INDEX calls_session ON calls (session)")
-    db.execute("CREATE INDEX calls_request ON calls (request_id)")
-
-
-def _v2(db: sqlite3.Connection) -> None:
-    """Budget reservations: what requests in flight (in any process) have been allowed to
-    spend, so routing in one process sees the others' money before it is recorded."""
-    db.execute("""
-        CREATE TABLE reservations (
-            request_id TEXT PRIMARY KEY,
-            session TEXT NOT NULL,
-            host TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            amount_usd REAL NOT NULL,
-            ts TEXT NOT NULL,
-            expires TEXT NOT NULL
-        )""")
-
-
-
-def _v3(db: sqlite3.Connection) -> None:
-    """Which checks ran on each answer and what they said (NULL on older rows)."""
-    db.execute("ALTER TABLE calls ADD COLUMN checks TEXT")
-
-
-def _outcomes(db: sqlite3.Connection) -> None:
-    """What became of applied edits (learning.py). A table of its own, created when missing on
-    every open, so it joins any schema version without a version step of its own."""
-    db.execute("""
-        CREATE TABLE IF NOT EXISTS outcomes (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            request_id TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            workspace TEXT NOT NULL,
-            action TEXT NOT NULL,
-            task TEXT NOT NULL,
-            tier TEXT NOT NULL,
-            outcome TEXT NOT NULL,
-            target TEXT NOT NULL DEFAULT ''
-        )""")
-    db.execute("CREATE INDEX IF NOT EXISTS outcomes_cell ON outcomes (workspace, task, tier)")
-
-
-# version → the step that brings the schema from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
-
-
-def migrate(db: sqlite3.Connection, path: Path) -> int:
-    """Bring the schema to SCHEMA_VERSION in one transaction; safe if two processes race."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = row[0] or 0
-        if current > SCHEMA_VERSION:
-            raise LedgerError(f"{path}: ledger schema v{current} is newer than this routerls "
-                              f"(v{SCHEMA_VERSION}); upgrade routerls or set ROUTERLS_DATA_DIR "
-                              "to use another ledger")
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version](db)
-            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-        _outcomes(db)
-        db.execute("COMMIT")
-        return SCHEMA_VERSION
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 class Ledger:
@@ -289,12 +178,12 @@ class Ledger:
             if release is not None:
                 self.release(release)
             return
-        values = [(r.request_id, _iso(r.ts), r.session, r.action, r.task, r.tier, r.model,
+        values = [(r.request_id, iso_utc(r.ts), r.session, r.action, r.task, r.tier, r.model,
                    r.input_tokens, r.output_tokens, r.cost_usd, r.counterfactual_usd, r.latency_ms,
                    r.outcome, r.error, r.fallback_index, int(r.estimated),
                    r.prompt if self.store_prompts else None, r.checks) for r in rows]
-        sql = (f"INSERT INTO calls ({', '.join(_COLUMNS)}) "
-               f"VALUES ({', '.join('?' * len(_COLUMNS))})")
+        sql = (f"INSERT INTO calls ({', '.join(COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(COLUMNS))})")
         with self._lock, self._guard("write to"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -327,8 +216,8 @@ class Ledger:
                     self._db.execute(
                         "INSERT INTO reservations (request_id, session, host, pid, amount_usd, ts, expires) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (request_id, session, _HOST, os.getpid(), amount, _iso(moment),
-                         _iso(moment + timedelta(seconds=ttl_s))))
+                        (request_id, session, _HOST, os.getpid(), amount, iso_utc(moment),
+                         iso_utc(moment + timedelta(seconds=ttl_s))))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -343,11 +232,11 @@ class Ledger:
     def held(self, now: datetime | None = None) -> float:
         """Money held by live reservations of every process."""
         (total,), = self._query("SELECT COALESCE(SUM(amount_usd), 0) FROM reservations WHERE expires > ?",
-                                (_iso(now or _now()),))
+                                (iso_utc(now or _now()),))
         return float(total)
 
     def _free_dead(self, moment: datetime) -> None:
-        self._db.execute("DELETE FROM reservations WHERE expires <= ?", (_iso(moment),))
+        self._db.execute("DELETE FROM reservations WHERE expires <= ?", (iso_utc(moment),))
         rows = self._db.execute("SELECT request_id, pid FROM reservations WHERE host = ?", (_HOST,)).fetchall()
         dead = [(rid,) for rid, pid in rows if not _alive(pid)]
         if dead:
@@ -365,7 +254,7 @@ class Ledger:
         a CLI re-run can find the run it repeats)."""
         self._write("INSERT INTO outcomes (request_id, ts, workspace, action, task, tier, outcome, target) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (request_id, _iso(ts or _now()), workspace, action, task, tier, outcome, target))
+                    (request_id, iso_utc(ts or _now()), workspace, action, task, tier, outcome, target))
 
     def settle_outcome(self, request_id: str, tier: str, outcome: str) -> bool:
         """The final outcome of an edit recorded as 'pending' when it was applied."""
@@ -379,7 +268,7 @@ class Ledger:
             row = self._db.execute(
                 "SELECT id, request_id FROM outcomes WHERE workspace = ? AND action = ? AND target = ? "
                 "AND outcome = 'kept' AND ts >= ? ORDER BY id DESC LIMIT 1",
-                (workspace, action, target, _iso(since))).fetchone()
+                (workspace, action, target, iso_utc(since))).fetchone()
             if row is None:
                 return None
             self._db.execute("UPDATE outcomes SET outcome = 'rerun' WHERE id = ?", (row[0],))
@@ -400,7 +289,7 @@ class Ledger:
         if workspace is not None:
             where, params = where + " AND workspace = ?", [*params, workspace]
         if since is not None:
-            where, params = where + " AND ts >= ?", [*params, _iso(since)]
+            where, params = where + " AND ts >= ?", [*params, iso_utc(since)]
         return [(t, tier, o, int(n)) for t, tier, o, n in self._query(
             f"SELECT task, tier, outcome, COUNT(*) FROM outcomes WHERE outcome != 'pending'{where} "
             "GROUP BY task, tier, outcome",
@@ -434,10 +323,10 @@ class Ledger:
                       COALESCE(SUM(CASE WHEN session = ? THEN cost_usd END), 0),
                       COALESCE(SUM(cost_usd), 0), COALESCE(SUM(counterfactual_usd), 0)
                FROM calls""",
-            (_iso(day_start), _iso(month_start), session)).fetchall()
+            (iso_utc(day_start), iso_utc(month_start), session)).fetchall()
         if held:
             (hold,), = self._db.execute("SELECT COALESCE(SUM(amount_usd), 0) FROM reservations "
-                                        "WHERE expires > ?", (_iso(now),)).fetchall()
+                                        "WHERE expires > ?", (iso_utc(now),)).fetchall()
             today, month = today + hold, month + hold
         return Spend(today_usd=today, month_usd=month, session_usd=in_session,
                      saved_usd=counterfactual - cost)
@@ -448,35 +337,23 @@ class Ledger:
         local_now = (now or _now()).astimezone()
         day_start = datetime.combine(local_now.date(), time()).astimezone()
         (count,), = self._query("SELECT COUNT(*) FROM calls WHERE model = ? AND ts >= ?",
-                                (model, _iso(day_start)))
+                                (model, iso_utc(day_start)))
         return int(count)
 
     def select(self, sql: str, params: Sequence = ()) -> list[tuple]:
         """A read-only query for the report layer (`spend_report.py`)."""
         return self._query(sql, params)
 
-    def report(self, by: ReportBy = "model", since: date | None = None) -> list[ReportRow]:
-        """Totals grouped by model, action, local day (`2025-01-31`) or ISO week (`2025-W05`),
-        most expensive first for model/action, in time order for day/week (`spend_report`
-        does the adding up; model ids as recorded, since no config is at hand here)."""
-        from routerls import spend_report
-
-        if by not in spend_report.BY:
-            raise ValueError(f"report by {by!r}; allowed: model, day, week, action")
-        if by in ("day", "week"):
-            return spend_report.rows_of(spend_report.read_days(self, since), by)
-        return spend_report.read_by(self, by, since)
-
     def rows(self, request_id: str | None = None) -> list[LedgerRow]:
         """Rows in insertion order, optionally of one request (for tests and `routerls report`)."""
-        sql = f"SELECT id, {', '.join(_COLUMNS)} FROM calls"
+        sql = f"SELECT id, {', '.join(COLUMNS)} FROM calls"
         params: tuple = ()
         if request_id is not None:
             sql += " WHERE request_id = ?"
             params = (request_id,)
         out = []
         for row in self._query(sql + " ORDER BY id", params):
-            data = dict(zip(("id", *_COLUMNS), row, strict=True))
+            data = dict(zip(("id", *COLUMNS), row, strict=True))
             data["ts"] = datetime.fromisoformat(data["ts"])
             data["estimated"] = bool(data["estimated"])
             out.append(LedgerRow(**data))

@@ -14,19 +14,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from routerls.learning import KeptRow, kept_rows
-from routerls.ledger import ReportRow
+from routerls.ledger import iso_utc
 
 if TYPE_CHECKING:
     from routerls.config import Config
     from routerls.ledger import Ledger
 
 BY = ("model", "day", "week", "action")
+ReportBy = Literal["model", "day", "week", "action"]
 TOOLS = "tools"  # the tools tier (tools.TIER), named here so reading the ledger imports nothing heavy
+
+
+@attrs.frozen
+class ReportRow:
+    """Totals of the calls under one key (a model, an action, a day or a week)."""
+
+    key: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    counterfactual_usd: float
+    saved_usd: float
 
 
 @attrs.frozen
@@ -177,15 +191,24 @@ def rows_of(cells: Iterable[DayCell], by: str) -> list[ReportRow]:
 
 
 def _since_iso(since: date | None) -> str:
-    from routerls.ledger import _iso
-
-    return _iso(datetime.combine(since, time()).astimezone()) if since is not None else ""
+    return iso_utc(datetime.combine(since, time()).astimezone()) if since is not None else ""
 
 
 def _where(since: date | None) -> tuple[str, tuple]:
     """`WHERE ts >= ?` from local midnight of `since`; nothing without it, so SQLite scans the
     table instead of walking the ts index and looking every row up."""
     return ("WHERE ts >= ?", (_since_iso(since),)) if since is not None else ("", ())
+
+
+def report(ledger: Ledger, by: ReportBy = "model", since: date | None = None) -> list[ReportRow]:
+    """Totals grouped by model, action, local day (`2025-01-31`) or ISO week (`2025-W05`),
+    most expensive first for model/action, in time order for day/week (model ids as recorded:
+    no config maps them here)."""
+    if by not in BY:
+        raise ValueError(f"report by {by!r}; allowed: model, day, week, action")
+    if by in ("day", "week"):
+        return rows_of(read_days(ledger, since), by)
+    return read_by(ledger, by, since)
 
 
 def read_by(ledger: Ledger, column: str, since: date | None = None,
@@ -216,8 +239,6 @@ def read_days(ledger: Ledger, since: date | None = None) -> list[DayCell]:
     """The calls since `since` per local calendar day and tier. Each day is the range between
     two local midnights written as UTC text, joined to the ts index: exact across DST and
     half-hour zones, and no per-row time zone conversion (that cost seconds on 100 000 rows)."""
-    from routerls.ledger import _iso
-
     (first, last), = ledger.select("SELECT MIN(ts), MAX(ts) FROM calls WHERE ts >= ?", (_since_iso(since),))
     if first is None:
         return []
@@ -226,8 +247,8 @@ def read_days(ledger: Ledger, since: date | None = None) -> list[DayCell]:
     bounds: list[tuple[str, str, str]] = []
     while day <= end:
         nxt = date.fromordinal(day.toordinal() + 1)
-        bounds.append((day.isoformat(), _iso(datetime.combine(day, time()).astimezone()),
-                       _iso(datetime.combine(nxt, time()).astimezone())))
+        bounds.append((day.isoformat(), iso_utc(datetime.combine(day, time()).astimezone()),
+                       iso_utc(datetime.combine(nxt, time()).astimezone())))
         day = nxt
     cells: list[DayCell] = []
     for chunk in range(0, len(bounds), 300):  # well under SQLite's bound-parameter limit

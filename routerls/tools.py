@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from routerls.checks.parse import python_error, same_program
 from routerls.text import Position, Range, line_starts, split_lines
 
 if TYPE_CHECKING:
@@ -249,17 +250,10 @@ def _same_line_endings(original: str, output: str) -> str:
 
 
 def _check_python(before: str, after: str, *, keep_ast: bool, name: str) -> None:
-    try:
-        tree_after = ast.parse(after)
-    except SyntaxError as exc:
-        raise ToolFailure(f"{name}'s result does not parse ({exc.msg}, line {exc.lineno})") from None
-    if keep_ast:
-        try:
-            same = ast.dump(ast.parse(before)) == ast.dump(tree_after)
-        except SyntaxError:
-            same = False
-        if not same:
-            raise ToolFailure(f"{name} changed what the code means (AST differs); not applied")
+    if (err := python_error(after)) is not None:
+        raise ToolFailure(f"{name}'s result does not parse ({err.msg}, line {err.lineno})")
+    if keep_ast and not same_program(before, after):
+        raise ToolFailure(f"{name} changed what the code means (AST differs); not applied")
 
 
 def counterfactual_tokens(text: str, rng: Range) -> tuple[int, int]:

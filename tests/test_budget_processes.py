@@ -96,7 +96,7 @@ def test_holds_of_dead_processes_and_expired_holds_are_freed(tmp_path):
 def test_a_v1_ledger_gains_reservations_and_keeps_its_rows(tmp_path):
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
-    from routerls.ledger import _v1
+    from routerls.ledger_schema import _v1
 
     _v1(db)
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

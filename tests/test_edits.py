@@ -13,11 +13,11 @@ from routerls.edits import (
     TextEdit,
     apply_edits,
     build_result,
-    extract_code,
     minimal_edits,
     new_test_path,
     rebase_edits,
 )
+from routerls.extract import extract_code
 from routerls.text import UTF8, UTF32, Range, line_starts, offset_of
 
 CLASS = (

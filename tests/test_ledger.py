@@ -15,14 +15,14 @@ import pytest
 
 from routerls.gateway import Attempt
 from routerls.ledger import (
-    SCHEMA_VERSION,
     Ledger,
     LedgerError,
     LedgerRow,
-    ReportRow,
     Spend,
     default_path,
 )
+from routerls.ledger_schema import SCHEMA_VERSION
+from routerls.spend_report import ReportRow, report
 
 NOW = datetime(2025, 3, 15, 12, 0).astimezone()  # local noon, mid-month
 
@@ -103,17 +103,17 @@ def test_reports_group_by_model_action_day_and_week(ledger):
         row(2.0, ts=monday + timedelta(days=1), model="m-mid", action="tests", counterfactual=2.0),
         row(3.0, ts=monday + timedelta(days=7), model="m-mid", action="fix", counterfactual=4.0),
     ])
-    by_model = ledger.report("model")
+    by_model = report(ledger, "model")
     assert by_model == [ReportRow("m-mid", 2, 200, 20, 5.0, 6.0, pytest.approx(1.0)),
                         ReportRow("m-cheap", 1, 100, 10, 1.0, 5.0, 4.0)]
-    assert [(r.key, r.calls) for r in ledger.report("action")] == [("fix", 2), ("tests", 1)]
-    assert [(r.key, r.cost_usd) for r in ledger.report("day")] == [
+    assert [(r.key, r.calls) for r in report(ledger, "action")] == [("fix", 2), ("tests", 1)]
+    assert [(r.key, r.cost_usd) for r in report(ledger, "day")] == [
         ("2025-03-10", 1.0), ("2025-03-11", 2.0), ("2025-03-17", 3.0)]
-    assert [(r.key, r.calls) for r in ledger.report("week")] == [("2025-W11", 2), ("2025-W12", 1)]
-    assert [r.key for r in ledger.report("day", since=date(2025, 3, 11))] == [
+    assert [(r.key, r.calls) for r in report(ledger, "week")] == [("2025-W11", 2), ("2025-W12", 1)]
+    assert [r.key for r in report(ledger, "day", since=date(2025, 3, 11))] == [
         "2025-03-11", "2025-03-17"]
     with pytest.raises(ValueError):
-        ledger.report("tier")  # type: ignore[arg-type]
+        report(ledger, "tier")  # type: ignore[arg-type]
 
 
 def test_schema_is_versioned_and_wal(ledger):
@@ -128,7 +128,7 @@ def test_schema_is_versioned_and_wal(ledger):
 
 
 def test_a_v1_ledger_gains_the_checks_column_and_keeps_its_rows(tmp_path):
-    from routerls.ledger import MIGRATIONS
+    from routerls.ledger_schema import MIGRATIONS
 
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)

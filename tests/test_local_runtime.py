@@ -88,6 +88,7 @@ def test_two_processes_asking_at_once_share_one_runtime(api_base):
 
 
 def test_a_real_docstring_with_no_keys_costs_nothing_and_is_recorded(api_base, tmp_path, monkeypatch):
+    from routerls import spend_report
     from routerls.engine import Engine, RunRequest
     from routerls.ledger import Ledger, default_path
     from routerls.text import Range
@@ -107,7 +108,7 @@ def test_a_real_docstring_with_no_keys_costs_nothing_and_is_recorded(api_base, t
     doc = ast.get_docstring(tree.body[0])
     assert doc and doc[0].isupper() and doc.endswith(".")
     assert new.replace(f'    """{doc}"""\n', "", 1) == source  # nothing else touched
-    rows = Ledger(default_path()).report("model")
+    rows = spend_report.report(Ledger(default_path()), "model")
     assert [(r.key, r.calls, r.cost_usd) for r in rows] == [(f"openai/{GEMMA}", 1, 0.0)]
 
 

@@ -20,6 +20,7 @@ _PARSERS: dict[str, object] = {}
 
 
 def python_error(text: str) -> SyntaxError | None:
+    """Why `text` is not Python, or None: the one parse check (edits, tools and `rules` use it)."""
     try:
         ast.parse(text)
     except SyntaxError as exc:
@@ -27,6 +28,14 @@ def python_error(text: str) -> SyntaxError | None:
     except ValueError as exc:  # null bytes
         return SyntaxError(str(exc))
     return None
+
+
+def same_program(before: str, after: str) -> bool:
+    """Both parse to the same syntax tree (layout and comments aside)."""
+    try:
+        return ast.dump(ast.parse(before)) == ast.dump(ast.parse(after))
+    except (SyntaxError, ValueError):
+        return False
 
 
 def tree_sitter_errors(language: str, text: str) -> bool | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import re
 
-from routerls.checks.parse import python_error, tree_sitter_errors
+from routerls.checks.parse import python_error, same_program, tree_sitter_errors
 
 _DEF_RE = re.compile(r"^\s*(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -44,13 +44,12 @@ def verify(action: str, language: str, before_doc: str, after_doc: str, before_s
     if missing and action != "refactor":
         return f"it removed code it was not asked to touch ({', '.join(missing)})"
     if broken_before is None and broken_after is None:
-        before_tree, after_tree = ast.parse(before_doc), ast.parse(after_doc)
-        if action == "format" and ast.dump(before_tree) != ast.dump(after_tree):
+        if action == "format" and not same_program(before_doc, after_doc):
             return "the reformatted code does not mean the same (its syntax tree changed)"
-        if action == "refactor" and ast.dump(before_tree) == ast.dump(after_tree):
+        if action == "refactor" and same_program(before_doc, after_doc):
             return "the refactored code is the same program (only layout or comments changed)"
         if action == "docstring":
-            if _strip_docstrings(before_tree) != _strip_docstrings(after_tree):
+            if _strip_docstrings(ast.parse(before_doc)) != _strip_docstrings(ast.parse(after_doc)):
                 return "it changed code, not only documentation"
             if first_line is not None:
                 # `_strip_docstrings` changed the trees in place; read the result again
@@ -70,14 +69,6 @@ def undocumented(tree: ast.AST, first: int, last: int) -> list[str]:
     return [n.name for n in ast.walk(tree) if isinstance(n, _DEFS)
             and n.lineno >= first and (n.end_lineno or n.lineno) <= last
             and not (ast.get_docstring(n) or "").strip()]
-
-
-def same_program(before: str, after: str) -> bool:
-    """Both parse to the same syntax tree (layout and comments aside)."""
-    try:
-        return ast.dump(ast.parse(before)) == ast.dump(ast.parse(after))
-    except (SyntaxError, ValueError):
-        return False
 
 
 def _keeps_lines(before: str, after: str) -> str | None:
