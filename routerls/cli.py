@@ -46,7 +46,8 @@ def _workspace_of(path: Path) -> Path:
 
 
 def _load(args):
-    from routerls.config import ConfigError, load_config
+    from routerls.config import ConfigError
+    from routerls.layers import load_config
 
     workspace = _workspace_of(Path(args.file).resolve()) if getattr(args, "file", None) else Path.cwd()
     try:
@@ -340,7 +341,8 @@ def cmd_report(args, console) -> int:
 
 def _report_config():
     """The config for model names and budgets; a report still runs on a broken one (raw ids)."""
-    from routerls.config import ConfigError, load_config
+    from routerls.config import ConfigError
+    from routerls.layers import load_config
 
     try:
         return load_config(Path.cwd())
@@ -374,7 +376,7 @@ def _write_dashboard(summary, args, data_dir: Path) -> int:
 
 def _kept_rows(ledger, workspace: str | None = None):
     """What users kept of the applied edits, per task class and tier (all workspaces by default)."""
-    from routerls.config import DEFAULTS_PATH, load_config
+    from routerls.layers import DEFAULTS_PATH, load_config
     from routerls.learning import kept_rows
 
     return kept_rows(ledger.outcome_report(workspace), load_config(files=[DEFAULTS_PATH]).tier_order)
@@ -396,7 +398,8 @@ def _kept_table(kept, title: str = "applied edits: what was kept, per task class
 def cmd_learn(args, console) -> int:
     """`routerls learn [DIR]`: the workspace's estimates and where they move each task class;
     `--reset` forgets them."""
-    from routerls.config import ConfigError, load_config
+    from routerls.config import ConfigError
+    from routerls.layers import load_config
     from routerls.learning import workspace_key
     from routerls.router import RouteError, route
 
@@ -447,7 +450,7 @@ def _with_learning(config):
 
 
 def cmd_doctor(args, console) -> int:
-    from routerls.config import layer_files
+    from routerls.layers import layer_files
     from routerls.ledger import default_path
 
     ok = True
@@ -498,7 +501,8 @@ def cmd_trust(args, console) -> int:
     """`routerls trust [DIR]`, `--revoke`, `--list`: the workspaces whose config may run programs
     and choose where keys go, each for one exact content of its `.routerls.yaml`."""
     from routerls import trust
-    from routerls.config import ConfigError, load_config
+    from routerls.config import ConfigError
+    from routerls.layers import load_config
 
     if args.list:
         found = trust.trusted()
