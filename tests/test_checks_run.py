@@ -135,7 +135,8 @@ def test_an_escalated_run_reserves_budget_for_the_stronger_attempt_before_it_is_
 
     from modelserver import Reply
 
-    from routerls.cli import build_request, make_parser
+    from routerls.cli import make_parser
+    from routerls.commands.request import build_request
     from routerls.engine import Engine
     from routerls.layers import load_config
 
