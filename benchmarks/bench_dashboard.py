@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from routerls import spend_report
-from routerls.config import DEFAULTS_PATH, load_config
 from routerls.dashboard import render_html
+from routerls.layers import DEFAULTS_PATH, load_config
 from routerls.ledger import Ledger, LedgerRow
 
 TIERS = {"tools": ["ruff 0.9.0", "prettier 3.3"], "local": ["openai/gemma-3-270m"],

@@ -36,7 +36,7 @@ import attrs
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from routerls import learning
-from routerls.config import DEFAULTS_PATH, load_config
+from routerls.layers import DEFAULTS_PATH, load_config
 from routerls.router import route
 
 TIERS = ("local", "cheap", "mid", "frontier")

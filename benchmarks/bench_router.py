@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from routerls import learning
-from routerls.config import DEFAULTS_PATH, load_config
+from routerls.layers import DEFAULTS_PATH, load_config
 from routerls.router import Spend, route
 
 SNIPPETS = [

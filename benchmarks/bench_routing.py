@@ -43,9 +43,9 @@ from modelserver import ModelServer, Reply
 
 from routerls import classifier
 from routerls import eval as evaluation
-from routerls.config import load_config
 from routerls.edits import apply_edits
 from routerls.engine import Engine
+from routerls.layers import load_config
 
 PRICES = {"local": (0.0, 0.0), "cheap": (0.15, 0.6), "mid": (1.0, 5.0), "frontier": (3.0, 15.0)}
 MODELS = {"local": "tiny-local", "cheap": "cheap-model", "mid": "mid-model", "frontier": "big-model"}

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from routerls import tools
-from routerls.config import load_config
 from routerls.context import Diagnostic
 from routerls.engine import Engine, RunRequest
+from routerls.layers import load_config
 from routerls.text import Range, split_lines
 
 MIX = {"format": 25, "fix": 25, "docstring": 20, "explain": 15, "refactor": 10, "tests": 5}

@@ -41,8 +41,9 @@ from pygls.uris import from_fs_path, to_fs_path
 from routerls import __version__
 from routerls import actions as actions_mod
 from routerls import tools as tools_mod
-from routerls.config import STRATEGIES, Config, ConfigError, load_config
+from routerls.config import STRATEGIES, Config, ConfigError
 from routerls.files import FileRefused, read_text
+from routerls.layers import load_config
 from routerls.paths import data_dir
 from routerls.router import RouteError, Spend, route
 from routerls.status import (
@@ -165,7 +166,7 @@ class RouterServer(LanguageServer):
         except ConfigError as exc:
             self.notify_user(T.MessageType.Error, f"routerls: config not applied, keeping the last good one: {exc}")
             if self.config is None:  # nothing good yet: the built-in defaults keep us useful
-                from routerls.config import DEFAULTS_PATH
+                from routerls.layers import DEFAULTS_PATH
 
                 self.set_config(load_config(files=[DEFAULTS_PATH]))
             return False

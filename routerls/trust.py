@@ -13,7 +13,6 @@ workspace path *and* the sha256 of the file's bytes, so any edit to the file rev
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import os
@@ -27,7 +26,7 @@ from typing import Any
 import attrs
 
 from routerls import config as C
-from routerls.config import Ignored
+from routerls.config import Ignored, field_types, settings_fields
 
 STORE = "trust.json"
 COMMAND_PREFIX = f"{C.COMMAND_PROVIDER}/"  # the litellm ids of command models
@@ -131,16 +130,7 @@ KEYS: dict[type, dict[str, Key]] = {
 DICT_KEYS: dict[str, Key] = {"tiers.local": needs(f"the local tier sees secrets unredacted ({SECRETS})")}
 
 
-def settings_fields(cls: type) -> list[attrs.Attribute]:
-    return [f for f in attrs.fields(cls) if not f.metadata.get("internal")]
-
-
 # --- the shape of the config, from its type hints --------------------------------------------
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, vars(C))
-
 
 def _node(kind: Any) -> tuple:
     """('attrs', cls) | ('dict', node) | ('list', node) | ('leaf',) for a field's type."""
@@ -165,7 +155,7 @@ def attrs_classes(cls: type = C.Config) -> list[type]:
         if node[0] == "attrs" and node[1] not in seen:
             seen.append(node[1])
             for f in settings_fields(node[1]):
-                visit(_node(_hints(node[1])[f.name]))
+                visit(_node(field_types(node[1])[f.name]))
         elif node[0] in ("dict", "list"):
             visit(node[1])
 
@@ -183,7 +173,7 @@ def filter_layer(layer: Mapping[str, Any], trusted: Mapping[str, Any], origins: 
     """`layer` without the settings that need trust, and each one left out, located.
 
     `trusted` is the merged data of the layers beneath (a value that only tightens them is
-    kept). Unknown keys are kept: `config.structure` reports them with their line.
+    kept). Unknown keys are kept: `layers.structure` reports them with their line.
     """
     ignored: list[Ignored] = []
 
@@ -213,7 +203,7 @@ def filter_layer(layer: Mapping[str, Any], trusted: Mapping[str, Any], origins: 
                 if key.whole_entry:
                     return _DROP
                 continue
-            kept = walk(sub_value, _node(_hints(cls)[name]), below, sub)
+            kept = walk(sub_value, _node(field_types(cls)[name]), below, sub)
             if not _emptied(sub_value, kept):
                 out[raw] = kept
         return out

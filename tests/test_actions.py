@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from routerls.actions import BUILTIN, QUICKFIX, all_actions, applicable, find, messages
-from routerls.config import DEFAULTS_PATH, load_config
+from routerls.layers import DEFAULTS_PATH, load_config
 
 
 def config_with(tmp_path: Path, text: str):

@@ -117,8 +117,8 @@ def test_engine_reserve_rechecks_the_budget_on_everyones_spend(project, model_se
     escalation to a stronger tier does before its call)."""
     import attrs
 
-    from routerls.config import load_config
     from routerls.engine import Engine, RunRequest
+    from routerls.layers import load_config
     from routerls.router import route
     from routerls.text import Range
 

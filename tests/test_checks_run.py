@@ -135,9 +135,10 @@ def test_an_escalated_run_reserves_budget_for_the_stronger_attempt_before_it_is_
 
     from modelserver import Reply
 
-    from routerls.cli import build_request, make_parser
-    from routerls.config import load_config
+    from routerls.cli import make_parser
+    from routerls.commands.request import build_request
     from routerls.engine import Engine
+    from routerls.layers import load_config
 
     (project / "middle.py").write_text("def middle(xs)\n    return xs[len(xs) // 2]\n")
     model_server.script(fenced("def middle(xs):\n    return xs[mid]\n"), model="gpt-4o-mini")

@@ -11,8 +11,9 @@ import pytest
 
 from routerls import classifier
 from routerls.classifier import Classifier, Example
-from routerls.config import ConfigError, load_config
+from routerls.config import ConfigError
 from routerls.engine import Engine, RunRequest
+from routerls.layers import load_config
 from routerls.router import route
 from routerls.text import Range
 

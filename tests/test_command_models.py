@@ -12,8 +12,8 @@ import pytest
 from conftest import SAMPLE, ledger_rows
 
 from routerls.cli import main
-from routerls.config import load_config
 from routerls.engine import Engine, RunRequest
+from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
 from routerls.text import Range
 

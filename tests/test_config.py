@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from routerls.config import DEFAULTS_PATH, ConfigError, load_config
+from routerls.config import ConfigError
+from routerls.layers import DEFAULTS_PATH, load_config
 
 
 def load(tmp_path: Path, text: str, name: str = ".routerls.yaml"):

@@ -10,8 +10,8 @@ from conftest import ledger_rows
 from lsprotocol import types as T
 from server_session import Reply, start_session
 
-from routerls.config import load_config
 from routerls.engine import Engine, RunRequest
+from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
 from routerls.text import Range
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from routerls.config import load_config
 from routerls.engine import Engine, RunRequest
+from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
 from routerls.text import Range
 

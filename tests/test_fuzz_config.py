@@ -10,7 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routerls.config import DEFAULTS_PATH, Config, ConfigError, load_config
+from routerls.config import Config, ConfigError
+from routerls.layers import DEFAULTS_PATH, load_config
 
 FUZZ = settings(max_examples=75, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -8,7 +8,8 @@ import attrs
 import pytest
 
 from routerls import learning
-from routerls.config import DEFAULTS_PATH, Budgets, Rule, load_config
+from routerls.config import Budgets, Rule
+from routerls.layers import DEFAULTS_PATH, load_config
 from routerls.ledger import Ledger, default_path
 from routerls.outcomes import Applied, Tracker, changed_span
 from routerls.router import Spend, route

@@ -14,7 +14,8 @@ import pytest
 
 from routerls import gateway, local, prompts
 from routerls.actions import BUILTIN, find
-from routerls.config import GatewaySettings, ModelEntry, structure
+from routerls.config import GatewaySettings, ModelEntry
+from routerls.layers import structure
 
 # --- completion templates ------------------------------------------------------------------------
 
@@ -177,9 +178,9 @@ def test_embedded_means_a_known_model_on_loopback():
 
 
 def test_the_built_in_local_tier_is_free_and_embedded():
-    from routerls.config import load_config
+    from routerls.layers import load_config
 
-    config = load_config(files=[__import__("routerls.config").config.DEFAULTS_PATH])
+    config = load_config(files=[__import__("routerls.layers").layers.DEFAULTS_PATH])
     entries = config.tiers["local"].models
     assert [(e.name, e.style) for e in entries] == [("gemma-3-270m-q4_k_m.gguf", "completion"),
                                                    ("SmolLM2-135M-Instruct.Q4_1.gguf", "chat")]

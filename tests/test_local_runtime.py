@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from routerls import gateway, local
-from routerls.config import GatewaySettings, ModelEntry, load_config, structure
+from routerls.config import GatewaySettings, ModelEntry
+from routerls.layers import load_config, structure
 
 MISSING = [m.package for m in local.EMBEDDED.values() if local._package_dir(m.module) is None]
 pytestmark = pytest.mark.skipif(

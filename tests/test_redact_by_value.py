@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routerls import redact
-from routerls.config import load_config
 from routerls.edits import apply_edits
 from routerls.engine import Engine, RunRequest
+from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
 from routerls.text import Range, split_lines
 

@@ -3,7 +3,8 @@
 import attrs
 import pytest
 
-from routerls.config import DEFAULTS_PATH, Budgets, load_config
+from routerls.config import Budgets
+from routerls.layers import DEFAULTS_PATH, load_config
 from routerls.router import RouteError, Spend, chain, parse_tags, route
 
 PRICES = {"local": (0.0, 0.0), "cheap": (0.1, 0.4), "mid": (1.0, 5.0), "frontier": (3.0, 15.0)}

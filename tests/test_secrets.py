@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from routerls import redact, trust
-from routerls.config import load_config
 from routerls.engine import Engine, EngineError, RunRequest
+from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
 from routerls.text import Range
 

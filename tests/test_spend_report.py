@@ -15,8 +15,8 @@ from spend_seed import CONFIG, SESSION, seed
 
 from routerls import spend_report
 from routerls.cli import main
-from routerls.config import load_config
 from routerls.dashboard import render_html
+from routerls.layers import load_config
 from routerls.learning import kept_markdown
 from routerls.ledger import Ledger, default_path
 from routerls.money import money

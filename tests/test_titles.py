@@ -1,6 +1,6 @@
 """The model a code action's title names is the one a run will use (no I/O on that path)."""
 
-from routerls.config import DEFAULTS_PATH, load_config
+from routerls.layers import DEFAULTS_PATH, load_config
 from routerls.local import likely
 
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routerls import trust
-from routerls.config import DEFAULTS_PATH, Config, ConfigError, load_config
+from routerls.config import Config, ConfigError
+from routerls.layers import DEFAULTS_PATH, load_config
 
 
 def test_every_config_field_is_classified():

@@ -3,7 +3,7 @@ was for are gone, and a `format` result is what `ruff format` would leave.
 
 Findings are compared as a multiset keyed by (code, message), not by line: an edit shifts
 lines, and a finding that was already there elsewhere in the file must not block the answer.
-This is the one place routerls runs `ruff check` on a result.
+This is the one place routerls runs `ruff check` (on a result, and for the CLI's diagnostics).
 """
 
 from __future__ import annotations
@@ -37,19 +37,28 @@ class Unavailable(Exception):
     """ruff is not installed or could not read the file; the message says which."""
 
 
-async def ruff_check(text: str, path: str, select: Sequence[str] = SELECT) -> list[Finding]:
-    """ruff's findings for `text` as if it were the file at `path` (`--isolated`: the same rules
-    on every machine, whatever the project's settings)."""
+async def ruff_json(text: str, path: str, options: Sequence[str] = (), timeout_s: float = TIMEOUT_S) -> list:
+    """`ruff check`'s JSON findings for `text` as if it were the file at `path`, as ruff gives
+    them (the CLI shows them as diagnostics too)."""
     ruff = tools.which("ruff")
     if ruff is None:
         raise Unavailable("ruff not found")
-    argv = [ruff, "check", "--isolated", "--output-format", "json", "--exit-zero", "--quiet",
-            "--select", ",".join(select), "--stdin-filename", path, "-"]
+    argv = [ruff, "check", *options, "--output-format", "json", "--exit-zero", "--quiet",
+            "--stdin-filename", path, "-"]
     try:
-        found = json.loads(await tools.run_program(argv, text, TIMEOUT_S) or "[]")
+        return json.loads(await tools.run_program(argv, text, timeout_s) or "[]")
+    except (tools.ToolFailure, ValueError) as exc:
+        raise Unavailable(f"ruff could not check it ({exc})") from None
+
+
+async def ruff_check(text: str, path: str, select: Sequence[str] = SELECT) -> list[Finding]:
+    """ruff's findings for `text` as if it were the file at `path` (`--isolated`: the same rules
+    on every machine, whatever the project's settings)."""
+    found = await ruff_json(text, path, ("--isolated", "--select", ",".join(select)))
+    try:
         return [Finding(str(f.get("code") or "syntax"), str(f.get("message", "")),
                         int((f.get("location") or {}).get("row") or 0)) for f in found]
-    except (tools.ToolFailure, ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise Unavailable(f"ruff could not check it ({exc})") from None
 
 
