@@ -117,7 +117,7 @@ def _read(path: Path, workspace: Path, config) -> str:
 
 
 def build_request(args, workspace: Path, config):
-    from routerls.engine import RunRequest
+    from routerls.request import RunRequest
     from routerls.text import Range, split_lines
 
     path, first, last = parse_target(args.file)
@@ -141,7 +141,8 @@ def build_request(args, workspace: Path, config):
 # --- commands ------------------------------------------------------------------------------
 
 def cmd_route(args, console) -> int:
-    from routerls.engine import Engine, EngineError
+    from routerls.engine import Engine
+    from routerls.request import EngineError
 
     config, workspace = _load(args)
     from routerls.gateway import price_per_mtok
@@ -202,7 +203,8 @@ def _first_token_notes():
 
 def cmd_run(args, console) -> int:
     from routerls.edits import apply_edits
-    from routerls.engine import Engine, EngineError
+    from routerls.engine import Engine
+    from routerls.request import EngineError
 
     config, workspace = _load(args)
     engine = Engine(config, _ledger(config.ledger.store_prompts))
@@ -581,8 +583,9 @@ def cmd_orchestrate(args, console) -> int:
     """Plan a multi-file change on the strongest tier, run each step on a cheaper one."""
     from rich.table import Table
 
-    from routerls.engine import Engine, EngineError
+    from routerls.engine import Engine
     from routerls.orchestrate import OrchestrateError, orchestrate
+    from routerls.request import EngineError
 
     paths = [Path(f).resolve() for f in args.files]
     args.file = str(paths[0])

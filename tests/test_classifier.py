@@ -12,7 +12,8 @@ import pytest
 from routerls import classifier
 from routerls.classifier import Classifier, Example
 from routerls.config import ConfigError, load_config
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
+from routerls.request import RunRequest
 from routerls.router import route
 from routerls.text import Range
 

@@ -7,8 +7,9 @@ import asyncio
 import sqlite3
 
 from routerls.config import load_config
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
 from routerls.ledger import Ledger, default_path
+from routerls.request import RunRequest
 from routerls.text import Range
 
 SOURCE = "def second():\n    return 2\n"

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from routerls import redact
 from routerls.config import load_config
 from routerls.edits import apply_edits
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
 from routerls.ledger import Ledger, default_path
+from routerls.request import RunRequest
 from routerls.text import Range, split_lines
 
 

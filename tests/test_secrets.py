@@ -9,8 +9,9 @@ import pytest
 
 from routerls import redact, trust
 from routerls.config import load_config
-from routerls.engine import Engine, EngineError, RunRequest
+from routerls.engine import Engine
 from routerls.ledger import Ledger, default_path
+from routerls.request import EngineError, RunRequest
 from routerls.text import Range
 
 AWS_ID = "AKIAIOSFODNN7EXAMPLE"
