@@ -73,6 +73,7 @@ class _Run:
     steps: int = 0  # escalations so far
 
     def tier_of(self, entry: ModelEntry | None) -> str:
+        """The tier `entry` is asked on: its place in the chain, else the plan's tier."""
         return next((t for t, e in self.remaining if e == entry), self.plan.decision.tier)
 
 
@@ -88,8 +89,8 @@ class Engine:
         # until one) unless a caller gives its own, as the engine's tests do
         self.complete = complete
         self.transcripts = Transcripts()  # each document's conversation, for follow-ups
-        # request id → estimated cost, held from routing until the ledger has the real cost, so
-        # concurrent requests see each other's spend (see holds.py)
+        # each request's estimated cost, held from routing until the ledger has the real cost,
+        # so concurrent requests see each other's spend (see holds.py)
         self.holds = Holds(self.session, self._warn)
         self._prompts: dict[str, str] = {}  # request id → prompt as sent (ledger.store_prompts)
         self.ledger_warning: str | None = None  # the last failed ledger write, for the user
