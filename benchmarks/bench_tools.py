@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from routerls import tools
 from routerls.context import Diagnostic
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
 from routerls.layers import load_config
+from routerls.request import RunRequest
 from routerls.text import Range, split_lines
 
 MIX = {"format": 25, "fix": 25, "docstring": 20, "explain": 15, "refactor": 10, "tests": 5}

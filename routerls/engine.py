@@ -1,4 +1,4 @@
-"""One action from request to edits: context → route → model → edits → ledger.
+"""One action from request to edits: plan → available → attempt loop → finish.
 
 The command line and the language server both call this; neither knows the steps. A code
 result that fails its checks (empty, prose, does not parse) is not applied: the next model in
@@ -10,74 +10,22 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import attrs
 
-from routerls import actions as actions_mod
-from routerls import checks, local, prompts
-from routerls import context as context_mod
+from routerls import answers, local, planning, prompts, tool_runs
+from routerls import debate as debate_mod
 from routerls import edits as edits_mod
 from routerls import tools as tools_mod
 from routerls.actions import Action
-from routerls.config import Config, ModelEntry, Price, ToolEntry
-from routerls.context import Context, Diagnostic
-from routerls.router import (
-    RouteDecision,
-    RouteError,
-    Spend,
-    chain,
-    parse_tags,
-    route,
-    strongest,
-    within_budget,
-)
-from routerls.text import Range, line_starts, normalise_range
-
-OUTPUT_RESERVE_TOKENS = 1024
-MAX_TURNS = 8  # exchanges kept per document for follow-ups
-CRITIQUE_PROMPT = (
-    "Critique the answer above: list its weaknesses, risks and anything it missed. Then write "
-    "the complete, improved answer. Use Markdown with the sections `## Critique` and "
-    "`## Revised`.")
-
-
-class EngineError(Exception):
-    """A request that cannot run as asked: unknown action, tier or task. The message is for users."""
-
-
-@attrs.frozen
-class RunRequest:
-    action: str
-    path: str
-    text: str
-    range: Range
-    language_id: str = "python"
-    diagnostics: tuple[Diagnostic, ...] = ()
-    tier: str | None = None
-    instruction: str | None = None
-    encoding: str = "utf-16"
-    workspace_root: str | None = None
-    follow_up: bool = False  # continue this document's conversation ("more detail", "that broke X")
-
-
-@attrs.frozen
-class Turn:
-    """One exchange of a document's conversation, kept so a follow-up has it on any model."""
-
-    action: str
-    user: str
-    assistant: str
-    model: str
-
-
-@attrs.frozen
-class Plan:
-    action: Action
-    context: Context
-    decision: RouteDecision
-    instruction: str | None  # without routing tags
-    tool: ToolEntry | None = None  # when the `tools` tier serves
+from routerls.config import Config, Debate, ModelEntry, Price
+from routerls.conversation import Transcripts, Turn, messages_for
+from routerls.holds import Holds
+from routerls.planning import Plan
+from routerls.request import RunRequest, checked_request, new_file_allowed
+from routerls.router import Spend, chain, parse_tags, strongest
 
 
 @attrs.frozen
@@ -102,23 +50,59 @@ class RunResult:
 
 
 Progress = Callable[[str, int], None]  # (model name, output tokens so far)
+# `gateway.complete`'s shape: (messages, chain, settings, *, on_token, on_attempt, prompt_for)
+# → gateway.Completion, or gateway.GatewayError when every model failed
+Complete = Callable[..., Awaitable[Any]]
+
+
+@attrs.define
+class _Run:
+    """One request past planning: what the attempt loop keeps and `_finish` reads."""
+
+    request_id: str
+    req: RunRequest
+    plan: Plan
+    redactor: Any
+    started: float = attrs.field(factory=time.perf_counter)
+    remaining: list = attrs.Factory(list)  # (tier, model) pairs still to try
+    notes: list[str] = attrs.Factory(list)  # models skipped, answers rejected, escalations
+    attempts: list = attrs.Factory(list)  # gateway.Attempt, one ledger row each
+    checked: dict[int, str] = attrs.Factory(dict)  # attempt index → what its checks said
+    entry: ModelEntry | None = None  # the model asked last
+    sent: Any = None  # the prompt as it left for that model
+    steps: int = 0  # escalations so far
+
+    def tier_of(self, entry: ModelEntry | None) -> str:
+        """The tier `entry` is asked on: its place in the chain, else the plan's tier."""
+        return next((t for t, e in self.remaining if e == entry), self.plan.decision.tier)
 
 
 class Engine:
     """Holds the config, the ledger and the session id; runs requests."""
 
-    def __init__(self, config: Config, ledger=None, session: str | None = None):
+    def __init__(self, config: Config, ledger=None, session: str | None = None, *,
+                 complete: Complete | None = None):
         self.config = config
         self.ledger = ledger
         self.session = session or uuid.uuid4().hex[:12]
-        self.transcripts: dict[str, list[Turn]] = {}  # path → the document's conversation
-        # request id → estimated cost, held from routing until the ledger has the real cost, so
-        # concurrent requests see each other's spend (see `_reserve`)
-        self.reserved: dict[str, float] = {}
-        self._holds: dict[str, list[str]] = {}  # request id → its escalation reservations
+        # the model edge: `gateway.complete` (looked up per call, so litellm stays unimported
+        # until one) unless a caller gives its own, as the engine's tests do
+        self.complete = complete
+        self.transcripts = Transcripts()  # each document's conversation, for follow-ups
+        # each request's estimated cost, held from routing until the ledger has the real cost,
+        # so concurrent requests see each other's spend (see holds.py)
+        self.holds = Holds(self.session, self._warn)
         self._prompts: dict[str, str] = {}  # request id → prompt as sent (ledger.store_prompts)
         self.ledger_warning: str | None = None  # the last failed ledger write, for the user
         self.learned: dict = {}  # workspace → learning.Estimates (route.learn); see `estimates`
+
+    @property
+    def reserved(self) -> dict[str, float]:
+        """Hold id → estimate held in this process only (the ledger could not take it)."""
+        return self.holds.reserved
+
+    def _warn(self, message: str) -> None:
+        self.ledger_warning = message
 
     def estimates(self, workspace_root: str | None):
         """The workspace's success estimates when `route.learn` is on, read from the ledger once
@@ -143,207 +127,85 @@ class Engine:
 
     def forget(self, path: str) -> None:
         """The document was closed: its conversation ends."""
-        self.transcripts.pop(path, None)
+        self.transcripts.forget(path)
+
+    def last_action(self, path: str) -> str | None:
+        return self.transcripts.last_action(path)
 
     # --- decide (no model call, no litellm) ------------------------------------------------
     def action(self, name: str) -> Action:
-        found = actions_mod.find((*actions_mod.all_actions(self.config), *actions_mod.INTERNAL), name)
-        if found is None:
-            names = ", ".join(a.name for a in actions_mod.all_actions(self.config))
-            raise EngineError(f"unknown action {name!r}; available: {names}")
-        return found
+        return planning.find_action(self.config, name)
 
     def spend(self) -> Spend:
-        """Spend recorded, plus what requests in flight hold: in the ledger for every process,
-        and in `reserved` for this one's requests the ledger could not take."""
-        held = sum(self.reserved.values())
-        if self.ledger is None:
-            return Spend(held, held)
-        try:
-            s = self.ledger.spend(self.session, held=True)
-        except Exception as exc:  # noqa: BLE001 - an unreadable ledger must not stop the editor
-            self.ledger_warning = f"spend not read: {exc}"
-            return Spend(held, held)
-        return Spend(s.today_usd + held, s.month_usd + held)
+        """Spend recorded, plus what requests in flight hold (see holds.py)."""
+        return self.holds.spend(self.ledger)
 
     def _reserve(self, request_id: str, plan: Plan) -> Plan:
-        """Hold the plan's estimate until `_record` (or `_release`) settles it, and return the
-        plan as the budget now lets it run. The budget is checked again on the spend of every
-        process — recorded calls plus live reservations — in the same ledger transaction that
-        takes the hold, so N processes (CLI runs, several editors) cannot all fit one budget;
-        a plan that no longer fits is downgraded or blocked (`on_exceed`), and a blocked plan
-        holds nothing. Calling it again for the same request replaces its hold (e.g. before an
-        escalated attempt: pass the plan with the stronger decision, check `.decision.blocked`).
-        Without a ledger (or when it fails) the hold is kept in this process only."""
-        from routerls.gateway import price_per_mtok
-
-        decided = [plan.decision]
-
-        def hold(spend) -> float:
-            decision = within_budget(self.config, plan.decision, plan.context.tokens,
-                                     Spend(spend.today_usd, spend.month_usd), price_per_mtok)
-            decided[0] = decision
-            return 0.0 if decision.blocked else (decision.estimated_usd or 0.0)
-
-        self.reserved.pop(request_id, None)
-        if self.ledger is not None:
-            try:
-                self.ledger.reserve(request_id, self.session, hold)
-                return attrs.evolve(plan, decision=decided[0])
-            except Exception as exc:  # noqa: BLE001 - a failing ledger must not stop the run
-                self.ledger_warning = f"budget not reserved in the ledger: {exc}"
-        amount = hold(self.spend())
-        if amount:
-            self.reserved[request_id] = amount
-        return attrs.evolve(plan, decision=decided[0])
-
-    def _release(self, request_id: str) -> None:
-        """Settle a request's holds without recording a call: its own and each escalation's
-        (`_reserve_step`)."""
-        for held in (request_id, *self._holds.pop(request_id, ())):
-            self._release_one(held)
-
-    def _release_one(self, hold: str) -> None:
-        self.reserved.pop(hold, None)
-        if self.ledger is not None:
-            try:
-                self.ledger.release(hold)
-            except Exception as exc:  # noqa: BLE001 - an expired hold frees itself
-                self.ledger_warning = f"budget hold not released: {exc}"
-
-    def _reserve_step(self, request_id: str, plan: Plan, tier: str, entry: ModelEntry,
-                      step: int) -> str | None:
-        """Before a stronger attempt: hold what it is expected to cost, beside what the request
-        already holds, through `_reserve` (so every process sees it and the budget is checked
-        on all of their spend). Returns why the budget cannot take it (the escalation stops),
-        or None."""
-        hold = f"{request_id}+{step}"
-        wanted = attrs.evolve(plan.decision, tier=tier, models=(entry,), pinned=False, blocked=False)
-        got = self._reserve(hold, attrs.evolve(plan, decision=wanted)).decision
-        if got.blocked or got.tier != tier:
-            self._release_one(hold)
-            return f"not escalated to {entry.name} ({tier}): the budget cannot take it ({got.reason})"
-        self._holds.setdefault(request_id, []).append(hold)
-        return None
+        """The plan as the budget lets it run now, its estimate held until `_record` settles it
+        (`Holds.reserve`: checked on every process's spend; a blocked plan holds nothing).
+        Called again for the same request, it replaces the hold."""
+        decision = self.holds.reserve(self.ledger, self.config, request_id, plan.decision,
+                                      plan.context.tokens)
+        return attrs.evolve(plan, decision=decision)
 
     def plan(self, req: RunRequest, price_of=None, *, tool_ok: bool = False,
              tool_failure: str | None = None) -> Plan:
-        """Decide without calling anything. A fix-type tool (one that must be asked whether it
-        can fix the diagnostics) is only chosen with `tool_ok`; see `check_tool`."""
-        req = checked_request(req)
-        action = self.action(req.action)
-        ctx = context_mod.gather(req.text, req.range, path=req.path, language_id=req.language_id,
-                                 diagnostics=req.diagnostics, encoding=req.encoding)
-        _, instruction = parse_tags(req.instruction)
-        classified = None
-        if instruction and self.config.route.classifier != "none":
-            from routerls import classifier  # only here: never on the codeAction path
-
-            classified = classifier.route_hint(self.config, instruction)
-        pick = tools_mod.pick(self.config, action.name, req.language_id)
-        usable = pick.entry is not None and tool_failure is None and (pick.entry.fixable is None or tool_ok)
-        try:
-            decision = route(self.config, action.task, text=action.name, tokens=ctx.tokens,
-                             tier=req.tier, instruction=req.instruction, spend=self.spend(),
-                             price_of=price_of, tool=pick.entry.name if usable else None,
-                             tool_note=tool_failure or pick.note, classified=classified,
-                             learned=self.estimates(req.workspace_root))
-        except RouteError as exc:
-            raise EngineError(str(exc)) from None
-        decision = self._keep_local(req, decision, action.task, ctx.tokens, price_of)
-        return Plan(action, ctx, decision, instruction,
-                    pick.entry if decision.tier == tools_mod.TIER else None)
-
-    def _keep_local(self, req: RunRequest, decision: RouteDecision, task: str, tokens: int,
-                    price_of) -> RouteDecision:
-        """A file matching `local_only` goes to the local tier (or a tool), pinned: no fallback
-        to a remote tier, whatever the task, rules, tags or budget say."""
-        from routerls import redact
-
-        glob = redact.local_only_match(req.path, self.config.local_only, req.workspace_root)
-        if glob is None or decision.tier in (tools_mod.TIER, "local"):
-            return attrs.evolve(decision, pinned=True) if glob and decision.tier == "local" else decision
-        if "local" not in self.config.tiers:
-            raise EngineError(f"{req.path} matches local_only {glob!r}: only the local tier may see "
-                              "it, and no `local` tier is configured")
-        local_decision = route(self.config, task, text=req.action, tokens=tokens, tier="local",
-                               spend=self.spend(), price_of=price_of)
-        return attrs.evolve(local_decision, reason=f"the file matches local_only {glob!r}, so local "
-                            f"only (not {decision.tier})", rule="local_only", pinned=True)
+        """Decide without calling anything (planning.py). A fix-type tool (one that must be
+        asked whether it can fix the diagnostics) is only chosen with `tool_ok`; see
+        `check_tool`."""
+        return planning.plan(self.config, req, spend=self.spend,
+                             learned=lambda: self.estimates(req.workspace_root), price_of=price_of,
+                             tool_ok=tool_ok, tool_failure=tool_failure)
 
     async def check_tool(self, req: RunRequest) -> bool:
-        """Can this action's fix-type tool fix every diagnostic in the range? (Runs the tool's
-        `fixable` command; False on any failure, so the models serve.)"""
-        action = self.action(req.action)
-        pick = tools_mod.pick(self.config, action.name, req.language_id)
-        if pick.entry is None or pick.entry.fixable is None or req.tier or parse_tags(req.instruction)[0]:
-            return False
-        in_range = [d for d in req.diagnostics if d.range.overlaps(req.range)]
-        values = {"path": req.path, "language": req.language_id, "codes": ""}
-        try:
-            return await tools_mod.fixable(pick.entry, req.text, values, in_range)
-        except tools_mod.ToolFailure:
-            return False
+        """Can this action's fix-type tool fix every diagnostic in the range? (tool_runs.py)"""
+        return await tool_runs.can_fix(self.config, self.action(req.action), req)
 
     async def _run_tool(self, req: RunRequest, plan: Plan, request_id: str) -> RunResult | str:
         """Serve from the tools tier; a failure returns its reason and the models take over."""
-        from routerls import gateway
-
         assert plan.tool is not None
         usual = self.plan(req, tool_failure="-").decision
-        tokens_in, tokens_out = tools_mod.counterfactual_tokens(req.text, req.range)
-        saved = gateway.cost_usd(usual.models[0], tokens_in, tokens_out)
-        in_range = [d for d in plan.context.diagnostics]
-        try:
-            done = await tools_mod.run(plan.tool, plan.action.name, req.text, req.range, path=req.path,
-                                       language=req.language_id, encoding=req.encoding,
-                                       diagnostics=in_range)
-        except tools_mod.ToolFailure as exc:
-            program = tools_mod.which(plan.tool.command[0])
-            self._record_tool(request_id, plan, tools_mod.version(program) if program else plan.tool.name,
-                              "error", str(exc), 0.0, 0.0)
-            return f"{plan.tool.name} {plan.action.name} failed ({exc})"
-        self._record_tool(request_id, plan, done.program, "ok", None, done.latency_ms, saved)
-        return RunResult(request_id, plan, "ok", edit=edits_mod.EditResult(edits=done.edits),
-                         model=ModelEntry(model=done.program, price=Price(0.0, 0.0)),
-                         tier=tools_mod.TIER, saved_usd=saved, latency_ms=done.latency_ms,
-                         message=plan.decision.reason)
+        served = await tool_runs.serve(plan.tool, plan.action.name, req, plan.context.diagnostics,
+                                       usual.models[0])
+        if self.ledger is not None:
+            self.ledger.record([tool_runs.ledger_row(request_id, self.session, plan.action, served)])
+        if served.failure is not None:
+            return served.failure
+        return RunResult(request_id, plan, "ok", edit=edits_mod.EditResult(edits=served.edits),
+                         model=ModelEntry(model=served.program, price=Price(0.0, 0.0)),
+                         tier=tools_mod.TIER, saved_usd=served.saved_usd,
+                         latency_ms=served.latency_ms, message=plan.decision.reason)
 
-    def _record_tool(self, request_id: str, plan: Plan, program: str, outcome: str,
-                     error: str | None, latency_ms: float, saved: float) -> None:
-        if self.ledger is None:
-            return
-        from routerls.ledger import LedgerRow
-
-        self.ledger.record([LedgerRow(
-            request_id=request_id, session=self.session, action=plan.action.name,
-            task=plan.action.task, tier=tools_mod.TIER, model=program, counterfactual_usd=saved,
-            latency_ms=latency_ms, outcome=outcome, error=error, estimated=True)])
-
-    # --- run ---------------------------------------------------------------------------------
-    def messages_for(self, plan: Plan, entry: ModelEntry, history: Sequence[Turn] = ()) -> list[dict[str, str]]:
-        """The prompt for one model: the context trimmed to that model's window, after the
-        document's earlier turns (oldest dropped first) when this is a follow-up. The turns are
-        plain user/assistant messages, so they carry over to any provider; litellm maps the
-        system prompt to each provider's own form."""
-        from routerls import gateway
-
-        budget = max(gateway.context_window(entry) - OUTPUT_RESERVE_TOKENS, 512)
-        ctx = context_mod.trim(plan.context, max(budget // 2, 512) if history else budget)
-        messages = actions_mod.messages(plan.action, context_mod.render(ctx), plan.instruction)
-        if not history:
-            return messages
-        turns = list(history)
-        used = sum(context_mod.estimate_tokens(m["content"]) for m in messages)
-        while turns and used + sum(context_mod.estimate_tokens(t.user + t.assistant) for t in turns) > budget:
-            turns.pop(0)
-        earlier = [m for t in turns for m in ({"role": "user", "content": t.user},
-                                              {"role": "assistant", "content": t.assistant})]
-        return [messages[0], *earlier, *messages[1:]]
-
+    # --- run: plan → available → attempt loop → finish -------------------------------------
     async def run(self, req: RunRequest, on_progress: Progress | None = None) -> RunResult:
-        """Route, call, check, and record. A model whose answer fails the checks of
-        `edits.build_result` is treated like a failed call: the next model in the chain runs."""
+        """Route, call, check, and record. A model whose answer fails its checks is treated
+        like a failed call: the next model in the chain runs (see `_attempt_loop`)."""
+        req, plan, request_id = await self._plan_run(req)
+        if plan.tool is not None:
+            served = await self._run_tool(req, plan, request_id)
+            if isinstance(served, RunResult):
+                return served
+            from routerls import gateway
+
+            plan = self.plan(req, price_of=gateway.price_per_mtok, tool_failure=served)
+        plan = self._reserve(request_id, plan)  # settled by `_record`
+        if plan.decision.blocked:
+            return RunResult(request_id, plan, "blocked", message=plan.decision.reason)
+        from routerls.redact import Redactor, is_dotenv
+
+        run = _Run(request_id, req, plan, Redactor(self.config.redact.patterns,
+                                                   dotenv=is_dotenv(req.path), language=req.language_id))
+        await self._available(run)
+        if not run.remaining:
+            return self._finish(run, "error", message="; ".join(run.notes))
+        debate = self.config.debate.get(plan.action.task)
+        if debate is not None and not plan.decision.pinned and not plan.action.is_code:
+            return await self._debate(run, debate, on_progress)
+        return await self._attempt_loop(run, on_progress)
+
+    async def _plan_run(self, req: RunRequest) -> tuple[RunRequest, Plan, str]:
+        """The request checked and routed, with a fresh request id; what cannot run as asked
+        is refused here (EngineError), before anything is called or held."""
         from routerls import gateway
 
         if req.instruction and self.config.route.classifier != "none":
@@ -354,124 +216,123 @@ class Engine:
         tool_ok = await self.check_tool(req)
         plan = self.plan(req, price_of=gateway.price_per_mtok, tool_ok=tool_ok)
         if plan.action.result == "new_file":
-            _new_file_allowed(req)
-        request_id = uuid.uuid4().hex
-        if plan.tool is not None:
-            served = await self._run_tool(req, plan, request_id)
-            if isinstance(served, RunResult):
-                return served
-            plan = self.plan(req, price_of=gateway.price_per_mtok, tool_failure=served)
-        plan = self._reserve(request_id, plan)  # settled by `_record`
-        if plan.decision.blocked:
-            return RunResult(request_id, plan, "blocked", message=plan.decision.reason)
-        from routerls.redact import Redactor, is_dotenv
+            new_file_allowed(req)
+        return req, plan, uuid.uuid4().hex
 
-        redactor = Redactor(self.config.redact.patterns, dotenv=is_dotenv(req.path), language=req.language_id)
+    async def _available(self, run: _Run) -> None:
+        """The chain less what cannot answer on this machine (no key, no Ollama, no local
+        runtime; each with its reason, and the embedded runtime started when the chain needs
+        it) and less the models whose calls for today are used up."""
+        d = run.plan.decision
+        prepared = await local.prepare(self.config, d.tier, chain(self.config, d), pinned=d.pinned)
+        run.remaining, capped = self._within_daily_calls(list(prepared.chain))
+        run.notes = [*prepared.notes, *capped]
+        run.entry = run.remaining[0][1] if run.remaining else None
 
-        attempts: list = []
-        started = time.perf_counter()
-        # drop what cannot answer on this machine (no key, no Ollama, no local runtime), each
-        # with its reason; start the embedded runtime here when the chain needs it
-        prepared = await local.prepare(self.config, plan.decision.tier,
-                                       chain(self.config, plan.decision), pinned=plan.decision.pinned)
-        remaining, capped = self._within_daily_calls(list(prepared.chain))
-        rejected: list[str] = [*prepared.notes, *capped]
-        if not remaining:
-            return self._finish(request_id, plan, "error", attempts, started, message="; ".join(rejected))
-        current: dict = {"entry": remaining[0][1] if remaining else None}
-        history = self.transcripts.get(req.path, ()) if req.follow_up else ()
-        debate = self.config.debate.get(plan.action.task)
-        if debate is not None and not plan.decision.pinned and not plan.action.is_code:
-            return await self._debate(req, plan, request_id, debate, redactor, started, on_progress)
-        steps, max_steps = 0, self.config.escalate.steps_for(plan.action.task)
-        checked: dict[int, str] = {}  # attempt index → what its checks said (ledger `checks`)
+    async def _attempt_loop(self, run: _Run, on_progress: Progress | None) -> RunResult:
+        """Ask the chain (the gateway falls back past calls that fail) until an answer passes
+        its checks; a rejected answer escalates (`_escalate`). A cancel is recorded as an
+        attempt of the model it stopped, and the holds settle."""
+        from routerls import gateway
+
+        history = self.transcripts.history(run.req.path) if run.req.follow_up else ()
+        max_steps = self.config.escalate.steps_for(run.plan.action.task)
+        complete = self.complete or gateway.complete
 
         def progress(tokens: int) -> None:
-            if on_progress is not None and current["entry"] is not None:
-                on_progress(current["entry"].name, tokens)
-
-        def prompt_for(entry: ModelEntry):
-            current["entry"] = entry
-            # small local models get a completion template or a worked example (prompts.py)
-            prompt = prompts.for_model(plan.action, plan.context.selection, req.language_id,
-                                       plan.instruction, entry.style, local.is_embedded(entry),
-                                       self.messages_for(plan, entry, history))
-            tier = next((t for t, e in remaining if e == entry), plan.decision.tier)
-            current["sent"] = sent = self._outgoing(request_id, tier, prompt, redactor)
-            return sent
+            if on_progress is not None and run.entry is not None:
+                on_progress(run.entry.name, tokens)
 
         try:
-            while remaining:
+            while run.remaining:
                 try:
-                    completion = await gateway.complete(
-                        [], remaining, self.config.gateway, on_token=progress,
-                        on_attempt=attempts.append, prompt_for=prompt_for)
+                    completion = await complete(
+                        [], run.remaining, self.config.gateway, on_token=progress,
+                        on_attempt=run.attempts.append,
+                        prompt_for=lambda entry: self._prompt_for(run, entry, history))
                 except gateway.GatewayError as exc:
-                    return self._finish(request_id, plan, "error", attempts, started,
-                                        message="; ".join([*rejected, f"every model failed: {exc}"]))
-                used = remaining.index((completion.tier, completion.entry))
-                failure: str | None
-                try:
-                    edit = edits_mod.build_result(
-                        plan.action.result, req.text, req.range, redactor.restore(completion.text),
-                        path=req.path,
-                        language_id=req.language_id, encoding=req.encoding,
-                        workspace_root=req.workspace_root)
-                    edit = _contained(edit, req)
-                    verdict = await self._verify(req, plan, edit)
-                    failure = verdict.failure
-                    if verdict.summary:
-                        checked[len(attempts) - 1] = verdict.summary
-                except edits_mod.EditError as exc:
-                    failure = str(exc)
-                if failure is None:
-                    self._remember(req.path, plan.action.name, current.get("sent"), completion)
-                    note = [f"checked: {checked[len(attempts) - 1]}"] if len(attempts) - 1 in checked else []
-                    return self._finish(request_id, plan, "ok", attempts, started, edit=edit,
-                                        completion=completion, notes=[*rejected, *note], checked=checked)
-                attempts[-1] = attrs.evolve(attempts[-1], outcome="bad_output", error=failure)
-                rejected.append(f"{completion.entry.name}'s answer was rejected ({failure})")
-                steps += 1
-                if steps > max_steps:
-                    rejected.append("not applied" if max_steps == 0 else
-                                    f"not applied after {steps} tries (escalate.max_steps is {max_steps})")
-                    return self._finish(request_id, plan, "error", attempts, started,
-                                        message="; ".join(rejected), checked=checked)
-                remaining = _escalation(remaining[used + 1:], completion.tier, self.config.tier_order)
-                if remaining:
-                    over = self._reserve_step(request_id, plan, *remaining[0], steps)
-                    if over is not None:
-                        return self._finish(request_id, plan, "error", attempts, started,
-                                            message="; ".join([*rejected, over]), checked=checked)
-                    rejected.append(f"escalated to {remaining[0][0]}")
-            return self._finish(request_id, plan, "error", attempts, started,
-                                message="; ".join([*rejected, "no model left to try"]), checked=checked)
+                    return self._finish(run, "error",
+                                        message="; ".join([*run.notes, f"every model failed: {exc}"]))
+                done = await self._judge(run, completion)
+                if done is None:
+                    done = self._escalate(run, completion, max_steps)
+                if done is not None:
+                    return done
+            return self._finish(run, "error", message="; ".join([*run.notes, "no model left to try"]),
+                                checked=run.checked)
         except asyncio.CancelledError:
-            entry = current["entry"]
-            tier = next((t for t, e in remaining if e == entry), plan.decision.tier)
-            attempts.append(gateway.Attempt(
-                tier=tier, model=entry.model if entry else "", outcome="cancelled",
-                error="cancelled by the user", latency_ms=(time.perf_counter() - started) * 1000))
-            self._record(request_id, plan, attempts, checked=checked)
+            entry = run.entry
+            run.attempts.append(gateway.Attempt(
+                tier=run.tier_of(entry), model=entry.model if entry else "", outcome="cancelled",
+                error="cancelled by the user", latency_ms=(time.perf_counter() - run.started) * 1000))
+            self._record(run.request_id, run.plan, run.attempts, checked=run.checked)
             raise
 
-    async def _verify(self, req: RunRequest, plan: Plan, edit: edits_mod.EditResult) -> checks.Outcome:
-        """The checks of `checks/` on a code result; a failure is why it must not be applied."""
-        if edit.markdown is not None:
-            return checks.Outcome(None)
-        rng = plan.context.range
-        before_sel = plan.context.selection
-        after = edits_mod.apply_edits(req.text, edit.edits, req.encoding) if edit.edits else req.text
-        after_sel = edits_mod.apply_edits(before_sel, _relative(edit.edits, rng), req.encoding) \
-            if _inside(edit.edits, rng) else after
-        builtin = any(a.name == plan.action.name for a in actions_mod.BUILTIN)
-        subject = checks.Subject(
-            action=plan.action.name, result=plan.action.result, builtin=builtin,
-            language=req.language_id, path=req.path, before_doc=req.text, after_doc=after,
-            before_sel=before_sel, after_sel=after_sel, first_line=rng.start.line,
-            diagnostics=tuple(plan.context.diagnostics), workspace_root=req.workspace_root,
-            new_file=(str(edit.create.path), edit.create.text) if edit.create is not None else None)
-        return await checks.run(subject, self.config.checks)
+    def _prompt_for(self, run: _Run, entry: ModelEntry, history: Sequence[Turn]):
+        """The prompt as it leaves for `entry`, kept on `run` for the transcript. Small local
+        models get a completion template or a worked example (prompts.py)."""
+        run.entry = entry
+        plan = run.plan
+        prompt = prompts.for_model(plan.action, plan.context.selection, run.req.language_id,
+                                   plan.instruction, entry.style, local.is_embedded(entry),
+                                   messages_for(plan.action, plan.context, plan.instruction, entry, history))
+        run.sent = self._outgoing(run.request_id, run.tier_of(entry), prompt, run.redactor)
+        return run.sent
+
+    async def _judge(self, run: _Run, completion) -> RunResult | None:
+        """An answer that passes its checks finishes the run; one that fails becomes a
+        `bad_output` attempt with the reason, and None says: escalate."""
+        verdict = await answers.vet(run.req, run.plan.action, run.plan.context,
+                                    run.redactor.restore(completion.text), self.config.checks)
+        at = len(run.attempts) - 1
+        if verdict.summary:
+            run.checked[at] = verdict.summary
+        if verdict.failure is None:
+            self.transcripts.remember(run.req.path, run.plan.action.name, run.sent, completion)
+            note = [f"checked: {run.checked[at]}"] if at in run.checked else []
+            return self._finish(run, "ok", edit=verdict.edit, completion=completion,
+                                notes=[*run.notes, *note], checked=run.checked)
+        run.attempts[-1] = attrs.evolve(run.attempts[-1], outcome="bad_output", error=verdict.failure)
+        run.notes.append(f"{completion.entry.name}'s answer was rejected ({verdict.failure})")
+        return None
+
+    def _escalate(self, run: _Run, completion, max_steps: int) -> RunResult | None:
+        """After a rejected answer: the next stronger tier, with a budget hold of its own —
+        or the end, when `escalate.max_steps` is spent or the budget cannot take it."""
+        used = run.remaining.index((completion.tier, completion.entry))
+        run.steps += 1
+        if run.steps > max_steps:
+            run.notes.append("not applied" if max_steps == 0 else
+                             f"not applied after {run.steps} tries (escalate.max_steps is {max_steps})")
+            return self._finish(run, "error", message="; ".join(run.notes), checked=run.checked)
+        run.remaining = _escalation(run.remaining[used + 1:], completion.tier, self.config.tier_order)
+        if run.remaining:
+            tier, entry = run.remaining[0]
+            over = self.holds.reserve_step(self.ledger, self.config, run.request_id, run.plan.decision,
+                                           run.plan.context.tokens, tier, entry, run.steps)
+            if over is not None:
+                return self._finish(run, "error", message="; ".join([*run.notes, over]),
+                                    checked=run.checked)
+            run.notes.append(f"escalated to {tier}")
+        return None
+
+    async def _debate(self, run: _Run, debate: Debate, on_progress: Progress | None) -> RunResult:
+        """Draft on one tier, then critique and revise on another (debate.py); both calls are
+        recorded."""
+        from routerls import gateway
+
+        def prompt_for(tier: str, entry: ModelEntry, critique: list[dict[str, str]]):
+            messages = [*messages_for(run.plan.action, run.plan.context, run.plan.instruction, entry),
+                        *critique]
+            return self._outgoing(run.request_id, tier, messages, run.redactor)
+
+        got = await debate_mod.debate(self.config, debate, self.complete or gateway.complete,
+                                      prompt_for, run.attempts, on_progress)
+        if got.text is None:
+            return self._finish(run, "error", message="; ".join(got.notes))
+        self.transcripts.remember(run.req.path, run.plan.action.name, None, got.completion)
+        return self._finish(run, "ok", edit=edits_mod.EditResult(markdown=got.text),
+                            completion=got.completion, notes=got.notes)
 
     def _within_daily_calls(self, pairs: list) -> tuple[list, list[str]]:
         """Drop models whose `max_calls_per_day` is used up (a subscription plan's limit)."""
@@ -491,75 +352,20 @@ class Engine:
             kept.append((tier, entry))
         return kept, notes
 
-    async def _debate(self, req: RunRequest, plan: Plan, request_id: str, debate, redactor,
-                      started: float, on_progress: Progress | None) -> RunResult:
-        """Draft on one tier, then critique and revise on another; both calls are recorded."""
+    def _finish(self, run: _Run, outcome: str, *, edit=None, completion=None,
+                message: str | None = None, notes: Sequence[str] = (),
+                checked: dict[int, str] | None = None) -> RunResult:
+        """The request's rows written and its holds settled (`_record`); the result with what
+        it cost, what it saved, and why it ran where it did."""
         from routerls import gateway
 
-        attempts: list = []
-        notes: list[str] = []
-        texts: list[str] = []
-        completion = None
-        for step, tier in (("draft", debate.draft), ("revise", debate.revise)):
-            ready = await local.prepare(self.config, tier, [(tier, m) for m in self.config.tiers[tier].models],
-                                        pinned=True)
-            notes += ready.notes
-
-            def prompt_for(entry: ModelEntry, _tier: str = tier, _step: str = step):
-                messages = self.messages_for(plan, entry)
-                if _step == "revise":
-                    messages = [*messages, {"role": "assistant", "content": texts[0]},
-                                {"role": "user", "content": CRITIQUE_PROMPT}]
-                return self._outgoing(request_id, _tier, messages, redactor)
-
-            def progress(tokens: int, _tier: str = tier, _step: str = step) -> None:
-                if on_progress is not None:
-                    on_progress(f"{_step} on {_tier}", tokens)
-
-            try:
-                if not ready.chain:
-                    raise gateway.GatewayError(())
-                completion = await gateway.complete([], ready.chain, self.config.gateway, on_token=progress,
-                                                    on_attempt=attempts.append, prompt_for=prompt_for)
-            except gateway.GatewayError as exc:
-                what = f"the {step} on {tier} failed ({exc})" if ready.chain else f"no model of {tier} can answer"
-                if completion is None:
-                    return self._finish(request_id, plan, "error", attempts, started,
-                                        message="; ".join([*notes, what]))
-                notes.append(f"{what}; showing the draft")
-                break
-            texts.append(completion.text)
-        assert completion is not None
-        self._remember(req.path, plan.action.name, None, completion)
-        notes.insert(0, f"debate: {debate.draft} drafted, {debate.revise} critiqued and revised")
-        return self._finish(request_id, plan, "ok", attempts, started,
-                            edit=edits_mod.EditResult(markdown=texts[-1]), completion=completion, notes=notes)
-
-    def _remember(self, path: str, action: str, sent, completion) -> None:
-        """Keep the exchange for follow-ups (the last `MAX_TURNS` per document)."""
-        if isinstance(sent, list):
-            user = next((m["content"] for m in reversed(sent) if m.get("role") == "user"), "")
-        else:
-            user = str(sent or "")
-        turns = self.transcripts.setdefault(path, [])
-        turns.append(Turn(action, user, completion.text, completion.entry.model))
-        del turns[:-MAX_TURNS]
-
-    def last_action(self, path: str) -> str | None:
-        turns = self.transcripts.get(path)
-        return turns[-1].action if turns else None
-
-    def _finish(self, request_id: str, plan: Plan, outcome: str, attempts: Sequence, started: float,
-                *, edit=None, completion=None, message: str | None = None,
-                notes: Sequence[str] = (), checked: dict[int, str] | None = None) -> RunResult:
-        from routerls import gateway
-
+        request_id, plan, attempts = run.request_id, run.plan, run.attempts
         self._record(request_id, plan, attempts, estimated=bool(completion and completion.estimated),
                      checked=checked)
         cost = sum(a.cost_usd for a in attempts)
         tokens_in = sum(a.input_tokens for a in attempts)
         tokens_out = sum(a.output_tokens for a in attempts)
-        latency = (time.perf_counter() - started) * 1000
+        latency = (time.perf_counter() - run.started) * 1000
         if completion is None:
             return RunResult(request_id, plan, outcome, message=message, cost_usd=cost,
                              input_tokens=tokens_in, output_tokens=tokens_out, latency_ms=latency,
@@ -599,11 +405,9 @@ class Engine:
         run goes on and `ledger_warning` tells the user."""
         prompt = self._prompts.pop(request_id, None)
         if self.ledger is None or not attempts:
-            self._release(request_id)
+            self.holds.release(self.ledger, request_id)
             return
-        self.reserved.pop(request_id, None)
-        for held in self._holds.pop(request_id, ()):
-            self._release_one(held)
+        self.holds.settle_steps(self.ledger, request_id)
         from routerls import gateway
         from routerls.ledger import LedgerError, LedgerRow
 
@@ -620,64 +424,12 @@ class Engine:
             self.ledger_warning = f"spend not recorded: {exc}"
 
 
-def checked_request(req: RunRequest) -> RunRequest:
-    """The request with its range made real: reversed ends swapped, an end past the document
-    clamped to it. A range that starts past the end is refused: nothing there to act on."""
-    lines = len(line_starts(req.text))
-    first = min(req.range.start, req.range.end)
-    if first.line >= lines:
-        raise EngineError(f"the range starts at line {first.line + 1}, but {req.path} has {lines} "
-                          "line(s); select text inside the document")
-    rng = normalise_range(req.text, req.range, req.encoding)
-    return req if rng == req.range else attrs.evolve(req, range=rng)
-
-
-def _new_file_allowed(req: RunRequest) -> None:
-    """Refuse before any model call when the new file would land outside the workspace."""
-    from routerls.files import FileRefused, new_file_target
-
-    target = edits_mod.new_test_path(req.path, language_id=req.language_id, workspace_root=req.workspace_root)
-    try:
-        new_file_target(target, req.workspace_root)
-    except FileRefused as exc:
-        raise EngineError(f"no new file written: {exc}") from None
-
-
-def _contained(edit: edits_mod.EditResult, req: RunRequest) -> edits_mod.EditResult:
-    """A new file's path as it will really be written (symlinks resolved), or EditError when
-    that is outside the workspace: the CLI and the editor then name the file they write."""
-    if edit.create is None:
-        return edit
-    from routerls.files import FileRefused, new_file_target
-
-    try:
-        real = new_file_target(edit.create.path, req.workspace_root)
-    except FileRefused as exc:
-        raise edits_mod.EditError(f"no new file written: {exc}") from None
-    return attrs.evolve(edit, create=attrs.evolve(edit.create, path=str(real)))
-
-
 def _escalation(rest: list, failed_tier: str, order: Sequence[str]) -> list:
     """After a rejected answer: the next stronger tier's models onward. When the chain has no
     stronger tier (the user pinned one), the failed tier's remaining models."""
     rank = {t: i for i, t in enumerate(order)}
     stronger = [(t, e) for t, e in rest if rank.get(t, -1) > rank.get(failed_tier, -1)]
     return stronger or rest
-
-
-def _inside(edits, rng: Range) -> bool:
-    return all(rng.start <= e.range.start and e.range.end <= rng.end for e in edits)
-
-
-def _relative(edits, rng: Range):
-    """Edits moved from document positions to positions within the range's own text."""
-    from routerls.text import Position
-
-    def rel(p: Position) -> Position:
-        return Position(p.line - rng.start.line,
-                        p.character - rng.start.character if p.line == rng.start.line else p.character)
-
-    return [attrs.evolve(e, range=Range(rel(e.range.start), rel(e.range.end))) for e in edits]
 
 
 def _failure(attempt) -> str:

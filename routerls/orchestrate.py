@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 
 from routerls import edits as edits_mod
-from routerls.engine import Engine, RunRequest, RunResult
+from routerls.engine import Engine, RunResult
+from routerls.request import RunRequest
 from routerls.text import Range, split_lines
 
 PLAN_PROMPT = """\

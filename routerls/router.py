@@ -1,9 +1,11 @@
-"""Which tier (and so which models) runs an action, and why — one pure function.
+"""Which tier (and so which models) runs an action, and why — `route`, a pure function made of
+one pure function per stage.
 
-Precedence, low → high: the task's tier from `tasks:`, the first matching rule, the strategy
-shift (cost: one tier down, quality: one up), what the user keeps (`route.learn`: the estimates
-of `learning.py` are an input, so this stays a pure function), an explicit tag or `tier`
-argument, and last the budget (`downgrade` steps down until the estimate fits; `block` refuses; `warn` only says so).
+Precedence, low → high: the task's tier from `tasks:` (`task_tier`), the first matching rule
+(`by_rule`), the strategy shift (`by_strategy`; cost: one tier down, quality: one up), what the
+user keeps (`by_learning`, `route.learn`: the estimates of `learning.py` are an input, so this
+stays pure), an explicit tag or `tier` argument (`by_explicit`), and last the budget
+(`within_budget`; `downgrade` steps down until the estimate fits; `block` refuses; `warn` only says so).
 An explicit tier beats everything but a `block` budget.
 """
 
@@ -26,6 +28,9 @@ TAGS = {"@local": "local", "@cheap": "cheap", "@mid": "mid", "@frontier": "front
 _TAG_RE = re.compile(r"(?<!\S)@(local|cheap|mid|frontier|fast|heavy)\b")
 
 PriceOf = Callable[["ModelEntry"], "tuple[float, float] | None"]  # $ per million tokens (in, out)
+# what a stage of `route` leaves: (tier, why, which setting decided: "tasks.fix", "rules[0]", …);
+# a plain tuple, as a decision must stay well under 50 µs
+Choice = tuple[str, str, "str | None"]
 
 
 TOOLS_TIER = "tools"
@@ -114,7 +119,7 @@ def route(
     classified: tuple[str, str] | None = None,
     learned: Estimates | None = None,
 ) -> RouteDecision:
-    """Decide the tier for one request.
+    """Decide the tier for one request: the stages of the module doc, in order.
 
     `match` rules read what the user asked — the instruction and `text` (the engine passes the
     action's name) — not the selected code: a variable called `design` must not buy a frontier
@@ -129,23 +134,41 @@ def route(
 
     `learned` holds the workspace's success estimates (`route.learn: on`); see `_learned`.
     """
-    order = config.tier_order
     tag_tier, _ = parse_tags(instruction)
     if tier is not None and tier not in config.tiers:
-        raise RouteError(f"unknown tier {tier!r}; allowed: {', '.join(order)}")
+        raise RouteError(f"unknown tier {tier!r}; allowed: {', '.join(config.tier_order)}")
+    choice = task_tier(config, task, classified)
+    choice, floor, fixed = by_rule(config, choice, f"{instruction}\n{text}" if instruction else text,
+                                   tokens)
+    choice = by_strategy(config, choice)
+    if learned is not None and not fixed and (tier or tag_tier) is None:
+        choice = by_learning(config.tier_order, choice, task, learned, floor)
+    choice, pinned = by_explicit(config, choice, tier, tag_tier)
+    if tool is not None and not pinned:
+        return RouteDecision(TOOLS_TIER, (), f"{tool}: deterministic, $0", "tools", tool=tool,
+                             estimated_usd=0.0)
+    chosen, reason, rule_id = choice
+    if tool_note:
+        reason = f"{tool_note}; {reason}"
+    return within_budget(config, RouteDecision(chosen, config.tiers[chosen].models, reason, rule_id, pinned),
+                         tokens, spend, price_of, expected_output_tokens)
 
-    # 1. task → tier
+
+def task_tier(config: Config, task: str, classified: tuple[str, str] | None) -> Choice:
+    """Stage 1: the task's tier from `tasks:`, or the classifier's when it names a tier."""
     chosen = config.tasks.get(task)
     if chosen is None:
         raise RouteError(f"no tier configured for task {task!r} (set `tasks.{task}`)")
-    reason = f"{task} goes to {chosen} by default"
-    rule_id: str | None = f"tasks.{task}"
     if classified is not None and classified[0] in config.tiers:
-        chosen, reason, rule_id = classified[0], classified[1], "route.classifier"
+        return classified[0], classified[1], "route.classifier"
+    return chosen, f"{task} goes to {chosen} by default", f"tasks.{task}"
 
-    # 2. rules: first match wins
-    haystack = f"{instruction}\n{text}" if instruction else text
-    floor, fixed = 0, False  # what a matching rule leaves to learning
+
+def by_rule(config: Config, choice: Choice, haystack: str, tokens: int) -> tuple[Choice, int, bool]:
+    """Stage 2: the first matching rule sets the tier (`tier:`) or raises it (`at_least:`).
+    Also returns what the rule leaves to learning: the floor's index, and whether it fixed the
+    tier."""
+    order = config.tier_order
     for i, rule in enumerate(config.rules):
         if rule.match is not None and not _pattern(rule.match).search(haystack):
             continue
@@ -154,53 +177,58 @@ def route(
         why = (f"it mentions “{_pattern(rule.match).search(haystack).group(0)}”"  # type: ignore[union-attr]
                if rule.match is not None else f"it is large (~{tokens} tokens)")
         if rule.tier is not None:
-            chosen, reason, rule_id = rule.tier, f"{why}, so {rule.tier} (rule {i + 1})", f"rules[{i}]"
-            fixed = True
-        elif rule.at_least is not None:
-            floor = order.index(rule.at_least)
-            if order.index(chosen) < floor:
-                chosen, reason, rule_id = rule.at_least, f"{why}, so at least {rule.at_least} (rule {i + 1})", f"rules[{i}]"
-        break
+            return (rule.tier, f"{why}, so {rule.tier} (rule {i + 1})", f"rules[{i}]"), 0, True
+        if rule.at_least is None:
+            break
+        floor = order.index(rule.at_least)
+        if order.index(choice[0]) < floor:
+            choice = (rule.at_least, f"{why}, so at least {rule.at_least} (rule {i + 1})", f"rules[{i}]")
+        return choice, floor, False
+    return choice, 0, False
 
-    # 3. strategy
-    if config.strategy != "balanced":
-        shifted = _shift(order, chosen, -1 if config.strategy == "cost" else 1)
-        if shifted != chosen:
-            reason += f"; {config.strategy} strategy moves it to {shifted}"
-            chosen = shifted
 
+def by_strategy(config: Config, choice: Choice) -> Choice:
+    """Stage 3: the strategy shift — cost one tier down, quality one up."""
+    if config.strategy == "balanced":
+        return choice
+    chosen, reason, rule_id = choice
+    shifted = _shift(config.tier_order, chosen, -1 if config.strategy == "cost" else 1)
+    if shifted == chosen:
+        return choice
+    return shifted, f"{reason}; {config.strategy} strategy moves it to {shifted}", rule_id
+
+
+def by_learning(order: Sequence[str], choice: Choice, task: str, learned: Estimates,
+                floor: int) -> Choice:
+    """Stage 3b: what the user keeps (`_learned`), never below a rule's `at_least` floor; the
+    caller skips it after a rule's `tier:` or an explicit choice. The answer is kept on
+    `learned` per (task, tier), so a warm server pays for it once."""
+    chosen = choice[0]
+    if chosen not in order:
+        return choice
+    key = (order, task, chosen, floor)
+    moved = learned.moves.get(key, False)
+    if moved is False:
+        moved = learned.moves[key] = _learned(order, chosen, task, learned, floor)
+    return choice if moved is None else (moved[0], moved[1], "route.learn")
+
+
+def by_explicit(config: Config, choice: Choice, tier: str | None,
+                tag_tier: str | None) -> tuple[Choice, bool]:
+    """Stage 4: a `tier` argument, else a tag in the instruction, wins; returns whether the
+    user pinned the tier (no fallback to other tiers)."""
     explicit = tier or tag_tier
-    # 3b. what the user keeps: never past a rule's `tier:`, a rule's `at_least` or an explicit choice
-    if learned is not None and not fixed and explicit is None and chosen in order:
-        key = (order, task, chosen, floor)
-        moved = learned.moves.get(key, False)
-        if moved is False:
-            moved = learned.moves[key] = _learned(order, chosen, task, learned, floor)
-        if moved is not None:
-            chosen, reason, rule_id = moved[0], moved[1], "route.learn"
-
-    # 4. explicit choice wins
-    pinned = explicit is not None
-    if explicit is not None:
-        if explicit not in config.tiers:
-            raise RouteError(f"unknown tier {explicit!r}; allowed: {', '.join(order)}")
-        how = "you asked for" if tier is not None else "your tag asks for"
-        chosen, reason, rule_id = explicit, f"{how} {explicit}", ("tier argument" if tier else "tag")
-
-    if tool is not None and explicit is None:
-        return RouteDecision(TOOLS_TIER, (), f"{tool}: deterministic, $0", "tools", tool=tool,
-                             estimated_usd=0.0)
-    if tool_note:
-        reason = f"{tool_note}; {reason}"
-
-    # 5. budget
-    return within_budget(config, RouteDecision(chosen, config.tiers[chosen].models, reason, rule_id, pinned),
-                         tokens, spend, price_of, expected_output_tokens)
+    if explicit is None:
+        return choice, False
+    if explicit not in config.tiers:
+        raise RouteError(f"unknown tier {explicit!r}; allowed: {', '.join(config.tier_order)}")
+    how = "you asked for" if tier is not None else "your tag asks for"
+    return (explicit, f"{how} {explicit}", "tier argument" if tier else "tag"), True
 
 
 def within_budget(config: Config, decision: RouteDecision, tokens: int, spend: Spend,
                   price_of: PriceOf | None = None, expected_output_tokens: int | None = None) -> RouteDecision:
-    """The budget step alone: `decision` as the budget lets it run given `spend` — unchanged,
+    """Stage 5, the budget: `decision` as the budget lets it run given `spend` — unchanged,
     downgraded, or blocked (see the module doc). Run again on fresh spend when a request
     reserves its money (engine `_reserve`), so a decision made before other requests settled
     still cannot overspend."""

@@ -571,7 +571,7 @@ async def run_command(ls: RouterServer, *arguments: Any) -> dict[str, Any]:
 
 
 async def _run(ls: RouterServer, args: dict[str, Any], *, apply: bool, msg_id: Any = None) -> dict[str, Any]:
-    from routerls.engine import EngineError, RunRequest, checked_request
+    from routerls.request import EngineError, RunRequest, checked_request
 
     follow_up = bool(args.get("followUp"))
     name = args.get("action")

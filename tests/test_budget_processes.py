@@ -117,8 +117,9 @@ def test_engine_reserve_rechecks_the_budget_on_everyones_spend(project, model_se
     escalation to a stronger tier does before its call)."""
     import attrs
 
-    from routerls.engine import Engine, RunRequest
+    from routerls.engine import Engine
     from routerls.layers import load_config
+    from routerls.request import RunRequest
     from routerls.router import route
     from routerls.text import Range
 
@@ -137,5 +138,5 @@ def test_engine_reserve_rechecks_the_budget_on_everyones_spend(project, model_se
         other.reserve("elsewhere", "s2", lambda spend: 1.0 - spend.today_usd)
     refused = engine._reserve("r2", plan)
     assert refused.decision.blocked and "refused" in refused.decision.reason
-    engine._release("r1")
+    engine.holds.release(engine.ledger, "r1")
     assert abs(engine.ledger.held() - (1.0 - stronger.decision.estimated_usd)) < 1e-12

@@ -12,8 +12,9 @@ import pytest
 from routerls import classifier
 from routerls.classifier import Classifier, Example
 from routerls.config import ConfigError
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
 from routerls.layers import load_config
+from routerls.request import RunRequest
 from routerls.router import route
 from routerls.text import Range
 

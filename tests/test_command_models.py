@@ -12,9 +12,10 @@ import pytest
 from conftest import SAMPLE, ledger_rows
 
 from routerls.cli import main
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
 from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
+from routerls.request import RunRequest
 from routerls.text import Range
 
 FIXED = 'def area(shape, size):\n    if shape == "circle":\n        return math.pi * size ** 2\n' \

@@ -10,9 +10,10 @@ from conftest import ledger_rows
 from lsprotocol import types as T
 from server_session import Reply, start_session
 
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
 from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
+from routerls.request import RunRequest
 from routerls.text import Range
 
 CODE = "def area(r):\n    return 3.14159 * r * r\n"

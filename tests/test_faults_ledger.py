@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
 from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
+from routerls.request import RunRequest
 from routerls.text import Range
 
 SOURCE = "def second():\n    return 2\n"

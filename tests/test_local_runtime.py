@@ -90,8 +90,9 @@ def test_two_processes_asking_at_once_share_one_runtime(api_base):
 
 def test_a_real_docstring_with_no_keys_costs_nothing_and_is_recorded(api_base, tmp_path, monkeypatch):
     from routerls import spend_report
-    from routerls.engine import Engine, RunRequest
+    from routerls.engine import Engine
     from routerls.ledger import Ledger, default_path
+    from routerls.request import RunRequest
     from routerls.text import Range
 
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
@@ -114,7 +115,8 @@ def test_a_real_docstring_with_no_keys_costs_nothing_and_is_recorded(api_base, t
 
 
 def test_a_cloud_task_without_its_key_runs_locally_and_says_why(api_base, tmp_path, monkeypatch):
-    from routerls.engine import Engine, RunRequest
+    from routerls.engine import Engine
+    from routerls.request import RunRequest
     from routerls.text import Range
 
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)

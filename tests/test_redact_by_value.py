@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from routerls import redact
 from routerls.edits import apply_edits
-from routerls.engine import Engine, RunRequest
+from routerls.engine import Engine
 from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
+from routerls.request import RunRequest
 from routerls.text import Range, split_lines
 
 

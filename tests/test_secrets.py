@@ -8,9 +8,10 @@ import asyncio
 import pytest
 
 from routerls import redact, trust
-from routerls.engine import Engine, EngineError, RunRequest
+from routerls.engine import Engine
 from routerls.layers import load_config
 from routerls.ledger import Ledger, default_path
+from routerls.request import EngineError, RunRequest
 from routerls.text import Range
 
 AWS_ID = "AKIAIOSFODNN7EXAMPLE"

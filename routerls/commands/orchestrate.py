@@ -15,8 +15,9 @@ def cmd_orchestrate(args, console) -> int:
     """Plan a multi-file change on the strongest tier, run each step on a cheaper one."""
     from rich.table import Table
 
-    from routerls.engine import Engine, EngineError
+    from routerls.engine import Engine
     from routerls.orchestrate import OrchestrateError, orchestrate
+    from routerls.request import EngineError
 
     paths = [Path(f).resolve() for f in args.files]
     args.file = str(paths[0])

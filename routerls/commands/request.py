@@ -52,7 +52,7 @@ def python_diagnostics(text: str, path: Path):
 
 
 def build_request(args, workspace: Path, config):
-    from routerls.engine import RunRequest
+    from routerls.request import RunRequest
     from routerls.text import Range, split_lines
 
     path, first, last = parse_target(args.file)

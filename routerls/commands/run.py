@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)  # a line on stderr when a model starts answer
 
 
 def cmd_route(args, console) -> int:
-    from routerls.engine import Engine, EngineError
+    from routerls.engine import Engine
+    from routerls.request import EngineError
 
     config, workspace = load(args)
     from routerls.gateway import price_per_mtok
@@ -82,7 +83,8 @@ def _first_token_notes():
 
 def cmd_run(args, console) -> int:
     from routerls.edits import apply_edits
-    from routerls.engine import Engine, EngineError
+    from routerls.engine import Engine
+    from routerls.request import EngineError
 
     config, workspace = load(args)
     engine = Engine(config, open_ledger(config.ledger.store_prompts))

@@ -39,7 +39,7 @@ def request_for(case: Case, tier: str | None, workspace: Path | None = None):
     """The `RunRequest` an editor would send for this case: the whole file selected, with the
     diagnostic a linter (or a failing run) reports."""
     from routerls.context import Diagnostic
-    from routerls.engine import RunRequest
+    from routerls.request import RunRequest
     from routerls.text import Range, split_lines
 
     lines = split_lines(case.code)
