@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fake_gateway import FakeGateway
 
-from routerls.config import DEFAULTS_PATH, load_config
 from routerls.engine import Engine
+from routerls.layers import DEFAULTS_PATH, load_config
 from routerls.ledger import Ledger
 from routerls.request import RunRequest
 from routerls.text import Range
