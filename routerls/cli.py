@@ -79,9 +79,9 @@ def _python_diagnostics(text: str, path: Path):
     `fix` has something to aim at from a terminal (and the tools tier knows what it can fix)."""
     import subprocess
 
+    from routerls.backends.tools import which
     from routerls.context import Diagnostic
     from routerls.text import Range
-    from routerls.tools import which
 
     try:
         compile(text, "<file>", "exec")
@@ -144,7 +144,7 @@ def cmd_route(args, console) -> int:
     from routerls.engine import Engine, EngineError
 
     config, workspace = _load(args)
-    from routerls.gateway import price_per_mtok
+    from routerls.backends.litellm import price_per_mtok
 
     engine = Engine(config, _ledger(config.ledger.store_prompts))
     try:
@@ -155,7 +155,7 @@ def cmd_route(args, console) -> int:
     d = plan.decision
     runs_on = None
     if d.tool is None:  # what will answer on this machine: keys present, a template for base models
-        from routerls.local import likely
+        from routerls.backends.availability import likely
 
         found = likely(config, d.tier, plan.action.name)
         if found is not None and (found[0], found[1]) != (d.tier, d.models[0]):
@@ -183,7 +183,7 @@ def _warm_litellm() -> None:
     needs it for the call and the prices, and importing it takes seconds."""
     import threading
 
-    from routerls import gateway
+    from routerls.backends import litellm as gateway
 
     threading.Thread(target=gateway.warm, name="warm-litellm").start()
 
@@ -644,10 +644,10 @@ def cmd_connect(args, console) -> int:
 
 
 def cmd_local(args, console) -> int:
-    from routerls import local
+    from routerls.backends.local import control
 
     config, _ = _load(args)
-    code, lines = local.command(args.local_command, config)
+    code, lines = control.command(args.local_command, config)
     for line in lines:
         console.print(line, highlight=False, markup=False)
     return code

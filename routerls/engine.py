@@ -15,11 +15,13 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from routerls import actions as actions_mod
-from routerls import checks, local, prompts
+from routerls import checks, prompts
 from routerls import context as context_mod
 from routerls import edits as edits_mod
-from routerls import tools as tools_mod
 from routerls.actions import Action
+from routerls.backends import availability
+from routerls.backends import tools as tools_mod
+from routerls.backends.local.models import is_embedded
 from routerls.config import Config, ModelEntry, Price, ToolEntry
 from routerls.context import Context, Diagnostic
 from routerls.router import (
@@ -175,7 +177,7 @@ class Engine:
         holds nothing. Calling it again for the same request replaces its hold (e.g. before an
         escalated attempt: pass the plan with the stronger decision, check `.decision.blocked`).
         Without a ledger (or when it fails) the hold is kept in this process only."""
-        from routerls.gateway import price_per_mtok
+        from routerls.backends.litellm import price_per_mtok
 
         decided = [plan.decision]
 
@@ -287,7 +289,7 @@ class Engine:
 
     async def _run_tool(self, req: RunRequest, plan: Plan, request_id: str) -> RunResult | str:
         """Serve from the tools tier; a failure returns its reason and the models take over."""
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         assert plan.tool is not None
         usual = self.plan(req, tool_failure="-").decision
@@ -326,7 +328,7 @@ class Engine:
         document's earlier turns (oldest dropped first) when this is a follow-up. The turns are
         plain user/assistant messages, so they carry over to any provider; litellm maps the
         system prompt to each provider's own form."""
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         budget = max(gateway.context_window(entry) - OUTPUT_RESERVE_TOKENS, 512)
         ctx = context_mod.trim(plan.context, max(budget // 2, 512) if history else budget)
@@ -344,7 +346,7 @@ class Engine:
     async def run(self, req: RunRequest, on_progress: Progress | None = None) -> RunResult:
         """Route, call, check, and record. A model whose answer fails the checks of
         `edits.build_result` is treated like a failed call: the next model in the chain runs."""
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         if req.instruction and self.config.route.classifier != "none":
             from routerls import classifier
@@ -372,7 +374,7 @@ class Engine:
         started = time.perf_counter()
         # drop what cannot answer on this machine (no key, no Ollama, no local runtime), each
         # with its reason; start the embedded runtime here when the chain needs it
-        prepared = await local.prepare(self.config, plan.decision.tier,
+        prepared = await availability.prepare(self.config, plan.decision.tier,
                                        chain(self.config, plan.decision), pinned=plan.decision.pinned)
         remaining, capped = self._within_daily_calls(list(prepared.chain))
         rejected: list[str] = [*prepared.notes, *capped]
@@ -394,7 +396,7 @@ class Engine:
             current["entry"] = entry
             # small local models get a completion template or a worked example (prompts.py)
             prompt = prompts.for_model(plan.action, plan.context.selection, req.language_id,
-                                       plan.instruction, entry.style, local.is_embedded(entry),
+                                       plan.instruction, entry.style, is_embedded(entry),
                                        self.messages_for(plan, entry, history))
             tier = next((t for t, e in remaining if e == entry), plan.decision.tier)
             current["sent"] = sent = self._outgoing(request_id, tier, prompt, redactor)
@@ -494,14 +496,14 @@ class Engine:
     async def _debate(self, req: RunRequest, plan: Plan, request_id: str, debate, redactor,
                       started: float, on_progress: Progress | None) -> RunResult:
         """Draft on one tier, then critique and revise on another; both calls are recorded."""
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         attempts: list = []
         notes: list[str] = []
         texts: list[str] = []
         completion = None
         for step, tier in (("draft", debate.draft), ("revise", debate.revise)):
-            ready = await local.prepare(self.config, tier, [(tier, m) for m in self.config.tiers[tier].models],
+            ready = await availability.prepare(self.config, tier, [(tier, m) for m in self.config.tiers[tier].models],
                                         pinned=True)
             notes += ready.notes
 
@@ -552,7 +554,7 @@ class Engine:
     def _finish(self, request_id: str, plan: Plan, outcome: str, attempts: Sequence, started: float,
                 *, edit=None, completion=None, message: str | None = None,
                 notes: Sequence[str] = (), checked: dict[int, str] | None = None) -> RunResult:
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         self._record(request_id, plan, attempts, estimated=bool(completion and completion.estimated),
                      checked=checked)
@@ -604,7 +606,7 @@ class Engine:
         self.reserved.pop(request_id, None)
         for held in self._holds.pop(request_id, ()):
             self._release_one(held)
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
         from routerls.ledger import LedgerError, LedgerRow
 
         best = strongest(self.config)

@@ -12,9 +12,9 @@ import time
 import pytest
 from modelserver import Reply
 
-from routerls import gateway
+from routerls.backends import litellm as gateway
+from routerls.backends.litellm import Attempt, GatewayError, complete, cost_usd
 from routerls.config import GatewaySettings, ModelEntry, Price
-from routerls.gateway import Attempt, GatewayError, complete, cost_usd
 
 FAST = GatewaySettings(timeout_s=5.0, retries=2, backoff_s=0.01, max_output_tokens=256)
 MESSAGES = [{"role": "system", "content": "You edit code."},
@@ -223,7 +223,7 @@ def test_prices_and_context_windows():
 
 
 def test_importing_gateway_does_not_import_litellm():
-    code = "import sys, routerls.gateway; print('litellm' in sys.modules)"
+    code = "import sys, routerls.backends.litellm; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.stdout.strip() == "False"

@@ -1,7 +1,7 @@
 """The model-calling edge: stream one answer through litellm down a fallback chain, priced.
 
 litellm is imported lazily (it takes seconds to import) so the server can answer `initialize` at
-once and warm it in the background; `import routerls.gateway` alone must stay cheap. litellm's own
+once and warm it in the background; `import routerls.backends.litellm` alone must stay cheap. litellm's own
 retries are off: we retry here so every try is one `Attempt` the ledger can record.
 """
 
@@ -272,7 +272,7 @@ async def _stream_once(messages: Any, entry: ModelEntry, timeout_s: float, max_t
     the plain-completion route and `finish` turns the continuation into the answer."""
     lib = _lib()
     if entry.command is not None:  # a command-line program, served by our litellm provider
-        from routerls import command
+        from routerls.backends import command
 
         command.register(entry)
     plain = None if isinstance(messages, list) else messages
