@@ -12,6 +12,7 @@ import time
 import pytest
 from modelserver import Reply
 
+from routerls.backends import failures
 from routerls.backends import litellm as gateway
 from routerls.backends.litellm import Attempt, GatewayError, complete, cost_usd
 from routerls.config import GatewaySettings, ModelEntry, Price
@@ -202,7 +203,7 @@ async def test_on_attempt_sees_attempts_as_they_finish(model_server):
 async def test_error_text_never_carries_the_api_key(model_server, monkeypatch):
     monkeypatch.setenv("ROUTERLS_TEST_KEY", "hunter2-secret-value")
     secret_entry = entry(model_server, api_key_env="ROUTERLS_TEST_KEY")
-    scrubbed = gateway._scrub("bad key hunter2-secret-value and sk-abcdef1234567890", secret_entry)
+    scrubbed = failures.scrub("bad key hunter2-secret-value and sk-abcdef1234567890", secret_entry)
     assert "hunter2" not in scrubbed and "sk-abcdef" not in scrubbed
     model_server.default(Reply(status=401))
     with pytest.raises(GatewayError) as caught:
