@@ -26,7 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from routerls import local, prompts
+from routerls import prompts
+from routerls.backends.local import models
+from routerls.backends.local import runtime as local_runtime
 
 SELECTION = "def perimeter(width, height):\n    total = 2 * (width + height)\n    return total\n"
 # each run asks about a different function: the shared few-shot prefix stays in llama.cpp's
@@ -67,10 +69,10 @@ def _stream(api_base: str, route: str, body: dict) -> tuple[float, float, int]:
 def bench(name: str, runs: int) -> dict:
     api_base = f"http://127.0.0.1:{_free_port()}/v1"
     t0 = time.perf_counter()
-    runtime = local.ensure_running(api_base, [name], idle_exit_s=120)
+    runtime = local_runtime.ensure_running(api_base, [name], idle_exit_s=120)
     cold = time.perf_counter() - t0
     try:
-        completion = local.EMBEDDED[name].style == "completion"
+        completion = models.EMBEDDED[name].style == "completion"
 
         def request(i: int) -> tuple[str, dict]:
             if completion:
@@ -93,10 +95,10 @@ def bench(name: str, runs: int) -> dict:
             ttft.append(first)
             rate.append((tokens - 1) / (total - first) if tokens > 1 and total > first else 0.0)
             t = time.perf_counter()
-            local.served_models(api_base)
+            local_runtime.served_models(api_base)
             floor.append(time.perf_counter() - t)
-        out = {"model": name, "style": local.EMBEDDED[name].style,
-               "file_mb": round(local.model_path(name).stat().st_size / 1e6),
+        out = {"model": name, "style": models.EMBEDDED[name].style,
+               "file_mb": round(models.model_path(name).stat().st_size / 1e6),
                "cold_start_s": round(cold, 2),
                "ttft_ms_median": round(statistics.median(ttft) * 1000),
                "tokens_per_s_median": round(statistics.median(rate), 1),
@@ -104,7 +106,7 @@ def bench(name: str, runs: int) -> dict:
         out["first_request_s"] = round(probe[1], 2)
         return out
     finally:
-        local.stop(runtime.api_base)
+        local_runtime.stop(runtime.api_base)
 
 
 def main() -> int:
@@ -112,11 +114,11 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    if not local.runtime_installed():
-        print(f"{local.RUNTIME} (llama.cpp) is not installed; {local.INSTALL_HINT}", file=sys.stderr)
+    if not models.runtime_installed():
+        print(f"{models.RUNTIME} (llama.cpp) is not installed; {models.INSTALL_HINT}", file=sys.stderr)
         return 1
     os.environ.setdefault("ROUTERLS_DATA_DIR", tempfile.mkdtemp(prefix="routerls-bench-"))
-    results = [bench(name, args.runs) for name in local.EMBEDDED]
+    results = [bench(name, args.runs) for name in models.EMBEDDED]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

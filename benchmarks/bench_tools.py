@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from routerls import tools
+from routerls.backends import tools
 from routerls.context import Diagnostic
 from routerls.engine import Engine
 from routerls.layers import load_config

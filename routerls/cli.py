@@ -38,10 +38,10 @@ def cmd_connect(args, console) -> int:
 
 
 def cmd_local(args, console) -> int:
-    from routerls import local
+    from routerls.backends.local import control
 
     config, _ = load(args)
-    code, lines = local.command(args.local_command, config)
+    code, lines = control.command(args.local_command, config)
     for line in lines:
         console.print(line, highlight=False, markup=False)
     return code

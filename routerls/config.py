@@ -25,7 +25,7 @@ RESULTS = ("replace", "insert_above", "new_file", "markdown")
 STYLES = ("chat", "completion")
 CHECK_TESTS = ("auto", "off")
 INPUTS = ("stdin", "arg")
-COMMAND_PROVIDER = "command"  # litellm provider name of `commands:` models (routerls/command.py)
+COMMAND_PROVIDER = "command"  # litellm provider name of `commands:` models (routerls/backends/command.py)
 
 
 def model_id(name: str) -> str:

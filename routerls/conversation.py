@@ -76,7 +76,7 @@ def messages_for(action: Action, context: Context, instruction: str | None, entr
                  history: Sequence[Turn] = ()) -> list[dict[str, str]]:
     """The prompt for one model: the context trimmed to that model's window, after the
     document's earlier turns (oldest dropped first) when this is a follow-up."""
-    from routerls import gateway
+    from routerls.backends import litellm as gateway
 
     budget = max(gateway.context_window(entry) - OUTPUT_RESERVE_TOKENS, 512)
     ctx = context_mod.trim(context, max(budget // 2, 512) if history else budget)

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from routerls import local
+from routerls.backends import availability
 from routerls.config import Config, Debate, ModelEntry
 
 CRITIQUE_PROMPT = (
@@ -33,13 +33,13 @@ async def debate(config: Config, debate: Debate, complete: Callable[..., Awaitab
                  on_progress: Callable[[str, int], None] | None) -> Debated:
     """Draft on `debate.draft`, then critique and revise on `debate.revise`; every try is
     appended to `attempts`."""
-    from routerls import gateway
+    from routerls.backends import litellm as gateway
 
     notes: list[str] = []
     texts: list[str] = []
     completion = None
     for step, tier in (("draft", debate.draft), ("revise", debate.revise)):
-        ready = await local.prepare(config, tier, [(tier, m) for m in config.tiers[tier].models],
+        ready = await availability.prepare(config, tier, [(tier, m) for m in config.tiers[tier].models],
                                     pinned=True)
         notes += ready.notes
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import attrs
 
-from routerls import answers, local, planning, prompts, tool_runs
+from routerls import answers, planning, prompts, tool_runs
 from routerls import debate as debate_mod
 from routerls import edits as edits_mod
-from routerls import tools as tools_mod
 from routerls.actions import Action
+from routerls.backends import availability
+from routerls.backends import tools as tools_mod
+from routerls.backends.local import models as local_models
 from routerls.config import Config, Debate, ModelEntry, Price
 from routerls.conversation import Transcripts, Turn, messages_for
 from routerls.holds import Holds
@@ -185,7 +187,7 @@ class Engine:
             served = await self._run_tool(req, plan, request_id)
             if isinstance(served, RunResult):
                 return served
-            from routerls import gateway
+            from routerls.backends import litellm as gateway
 
             plan = self.plan(req, price_of=gateway.price_per_mtok, tool_failure=served)
         plan = self._reserve(request_id, plan)  # settled by `_record`
@@ -206,7 +208,7 @@ class Engine:
     async def _plan_run(self, req: RunRequest) -> tuple[RunRequest, Plan, str]:
         """The request checked and routed, with a fresh request id; what cannot run as asked
         is refused here (EngineError), before anything is called or held."""
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         if req.instruction and self.config.route.classifier != "none":
             from routerls import classifier
@@ -224,7 +226,7 @@ class Engine:
         runtime; each with its reason, and the embedded runtime started when the chain needs
         it) and less the models whose calls for today are used up."""
         d = run.plan.decision
-        prepared = await local.prepare(self.config, d.tier, chain(self.config, d), pinned=d.pinned)
+        prepared = await availability.prepare(self.config, d.tier, chain(self.config, d), pinned=d.pinned)
         run.remaining, capped = self._within_daily_calls(list(prepared.chain))
         run.notes = [*prepared.notes, *capped]
         run.entry = run.remaining[0][1] if run.remaining else None
@@ -233,7 +235,7 @@ class Engine:
         """Ask the chain (the gateway falls back past calls that fail) until an answer passes
         its checks; a rejected answer escalates (`_escalate`). A cancel is recorded as an
         attempt of the model it stopped, and the holds settle."""
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         history = self.transcripts.history(run.req.path) if run.req.follow_up else ()
         max_steps = self.config.escalate.steps_for(run.plan.action.task)
@@ -274,7 +276,7 @@ class Engine:
         run.entry = entry
         plan = run.plan
         prompt = prompts.for_model(plan.action, plan.context.selection, run.req.language_id,
-                                   plan.instruction, entry.style, local.is_embedded(entry),
+                                   plan.instruction, entry.style, local_models.is_embedded(entry),
                                    messages_for(plan.action, plan.context, plan.instruction, entry, history))
         run.sent = self._outgoing(run.request_id, run.tier_of(entry), prompt, run.redactor)
         return run.sent
@@ -319,7 +321,7 @@ class Engine:
     async def _debate(self, run: _Run, debate: Debate, on_progress: Progress | None) -> RunResult:
         """Draft on one tier, then critique and revise on another (debate.py); both calls are
         recorded."""
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         def prompt_for(tier: str, entry: ModelEntry, critique: list[dict[str, str]]):
             messages = [*messages_for(run.plan.action, run.plan.context, run.plan.instruction, entry),
@@ -357,7 +359,7 @@ class Engine:
                 checked: dict[int, str] | None = None) -> RunResult:
         """The request's rows written and its holds settled (`_record`); the result with what
         it cost, what it saved, and why it ran where it did."""
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
 
         request_id, plan, attempts = run.request_id, run.plan, run.attempts
         self._record(request_id, plan, attempts, estimated=bool(completion and completion.estimated),
@@ -408,7 +410,7 @@ class Engine:
             self.holds.release(self.ledger, request_id)
             return
         self.holds.settle_steps(self.ledger, request_id)
-        from routerls import gateway
+        from routerls.backends import litellm as gateway
         from routerls.ledger import LedgerError, LedgerRow
 
         best = strongest(self.config)

@@ -47,7 +47,7 @@ class Holds:
         transaction that takes the hold, so N processes (CLI runs, several editors) cannot all
         fit one budget; a decision that no longer fits is downgraded or blocked (`on_exceed`),
         and a blocked one holds nothing. Calling it again for the same id replaces its hold."""
-        from routerls.gateway import price_per_mtok
+        from routerls.backends.litellm import price_per_mtok
 
         decided = [decision]
 

@@ -9,8 +9,8 @@ import attrs
 
 from routerls import actions as actions_mod
 from routerls import context as context_mod
-from routerls import tools as tools_mod
 from routerls.actions import Action
+from routerls.backends import tools as tools_mod
 from routerls.config import Config, ToolEntry
 from routerls.context import Context
 from routerls.request import EngineError, RunRequest, checked_request

@@ -40,7 +40,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from routerls import __version__
 from routerls import actions as actions_mod
-from routerls import tools as tools_mod
+from routerls.backends import tools as tools_mod
 from routerls.config import STRATEGIES, Config, ConfigError
 from routerls.files import FileRefused, read_text
 from routerls.layers import load_config
@@ -235,7 +235,7 @@ class RouterServer(LanguageServer):
                           tool=tool, learned=learned)
                 tier, name = d.tier, d.model_name
                 if d.tool is None:  # the model a run will use: keys, templates (no I/O)
-                    from routerls.local import likely
+                    from routerls.backends.availability import likely
 
                     found = likely(self.config, d.tier, action.name)
                     if found is not None:
@@ -403,10 +403,10 @@ def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
 
     def warm() -> None:
         try:
-            from routerls import (
-                gateway,
-                local,  # noqa: F401 - titles use it; keep its import off codeAction
+            from routerls.backends import (
+                availability,  # noqa: F401 - titles use it; keep its import off codeAction
             )
+            from routerls.backends import litellm as gateway
 
             started = time.perf_counter()
             gateway.warm()

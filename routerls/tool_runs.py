@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from routerls import tools as tools_mod
 from routerls.actions import Action
+from routerls.backends import tools as tools_mod
 from routerls.config import Config, ModelEntry, ToolEntry
 from routerls.context import Diagnostic
 from routerls.request import RunRequest
@@ -46,7 +46,7 @@ async def serve(tool: ToolEntry, action: str, req: RunRequest, diagnostics: Sequ
                 usual: ModelEntry) -> Served:
     """Run `tool` on the request; `usual` is the model that would have served it otherwise
     (what the tool saved is priced on it)."""
-    from routerls import gateway
+    from routerls.backends import litellm as gateway
 
     tokens_in, tokens_out = tools_mod.counterfactual_tokens(req.text, req.range)
     saved = gateway.cost_usd(usual, tokens_in, tokens_out)

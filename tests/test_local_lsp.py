@@ -16,11 +16,11 @@ import pytest_asyncio
 from lsprotocol import types as T
 from server_session import Session, start_session
 
-from routerls import local
+from routerls.backends.local import models, runtime
 
-MISSING = [m.package for m in local.EMBEDDED.values() if local._package_dir(m.module) is None]
+MISSING = [m.package for m in models.EMBEDDED.values() if models.package_dir(m.module) is None]
 pytestmark = [
-    pytest.mark.skipif(not local.runtime_installed() or bool(MISSING),
+    pytest.mark.skipif(not models.runtime_installed() or bool(MISSING),
                        reason="routerls[local] is not installed; run `bash scripts/install-local.sh`"),
     pytest.mark.asyncio(loop_scope="module"),
 ]
@@ -59,7 +59,7 @@ async def session(tmp_path_factory):
     state = s.data / "local" / f"runtime-{port}.json"
     try:
         if state.exists():
-            local._terminate(json.loads(state.read_text())["pid"])
+            runtime._terminate(json.loads(state.read_text())["pid"])
     finally:
         await s.stop()
 

@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from routerls import gateway, local
+from routerls.backends import availability
+from routerls.backends import litellm as gateway
+from routerls.backends.local import models, runtime
 from routerls.config import GatewaySettings, ModelEntry
 from routerls.layers import load_config, structure
 
-MISSING = [m.package for m in local.EMBEDDED.values() if local._package_dir(m.module) is None]
+MISSING = [m.package for m in models.EMBEDDED.values() if models.package_dir(m.module) is None]
 pytestmark = pytest.mark.skipif(
-    not local.runtime_installed() or bool(MISSING),
+    not models.runtime_installed() or bool(MISSING),
     reason="routerls[local] is not installed (xllamacpp and the model packages); "
            "run `bash scripts/install-local.sh`")
 
@@ -46,7 +48,7 @@ def api_base(monkeypatch):
     monkeypatch.setenv("ROUTERLS_LOCAL_IDLE_S", "120")  # a crashed test leaves nothing for long
     base = f"http://127.0.0.1:{free_port()}/v1"
     yield base
-    local.stop(base)
+    runtime.stop(base)
 
 
 def local_config(api_base: str, *more_tiers: tuple[str, dict]) -> dict:
@@ -66,22 +68,22 @@ def local_config(api_base: str, *more_tiers: tuple[str, dict]) -> dict:
 
 
 def test_started_on_demand_reused_and_stopped(api_base):
-    first = local.ensure_running(api_base, [GEMMA, SMOL])
+    first = runtime.ensure_running(api_base, [GEMMA, SMOL])
     assert not first.reused and set(first.models) == {GEMMA, SMOL}
-    again = local.ensure_running(api_base, [SMOL])
+    again = runtime.ensure_running(api_base, [SMOL])
     assert again.reused and again.pid == first.pid
-    state = json.loads((local.runtime_dir() / f"runtime-{first.port}.json").read_text())
+    state = json.loads((runtime.runtime_dir() / f"runtime-{first.port}.json").read_text())
     assert state["pid"] == first.pid and state["files"][GEMMA].endswith(GEMMA)
-    stopped = local.stop(api_base)
+    stopped = runtime.stop(api_base)
     assert stopped is not None and stopped.pid == first.pid
-    assert local.served_models(api_base) is None
-    assert not (local.runtime_dir() / f"runtime-{first.port}.json").exists()
-    assert local.stop(api_base) is None  # nothing left to stop
+    assert runtime.served_models(api_base) is None
+    assert not (runtime.runtime_dir() / f"runtime-{first.port}.json").exists()
+    assert runtime.stop(api_base) is None  # nothing left to stop
 
 
 def test_two_processes_asking_at_once_share_one_runtime(api_base):
-    code = ("import sys; from routerls import local; "
-            f"print(local.ensure_running({api_base!r}, [{SMOL!r}]).pid)")
+    code = ("import sys; from routerls.backends.local import runtime; "
+            f"print(runtime.ensure_running({api_base!r}, [{SMOL!r}]).pid)")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env={**os.environ}) for _ in range(3)]
     pids = {p.communicate(timeout=120)[0].strip() for p in procs}
@@ -132,7 +134,7 @@ def test_a_cloud_task_without_its_key_runs_locally_and_says_why(api_base, tmp_pa
 
 
 def test_killing_the_runtime_mid_answer_falls_back_at_once(api_base, model_server):
-    runtime = local.ensure_running(api_base, [SMOL])
+    started_runtime = runtime.ensure_running(api_base, [SMOL])
     model_server.script("fallback answer", model="gpt-4o-mini")
     smol = ModelEntry(model=f"openai/{SMOL}", api_base=api_base, timeout_s=30)
     cloud = ModelEntry(model="openai/gpt-4o-mini", api_base=model_server.url)
@@ -141,7 +143,7 @@ def test_killing_the_runtime_mid_answer_falls_back_at_once(api_base, model_serve
     def on_token(n: int) -> None:
         if not killed:
             killed.append(time.monotonic())
-            os.kill(runtime.pid, signal.SIGKILL)
+            os.kill(started_runtime.pid, signal.SIGKILL)
 
     messages = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
     started = time.monotonic()
@@ -156,20 +158,20 @@ def test_killing_the_runtime_mid_answer_falls_back_at_once(api_base, model_serve
 
 
 def test_a_killed_runtime_is_started_again_by_the_next_request(api_base):
-    first = local.ensure_running(api_base, [SMOL])
+    first = runtime.ensure_running(api_base, [SMOL])
     os.kill(first.pid, signal.SIGKILL)
     time.sleep(0.2)
     config = structure(local_config(api_base))
     chain = [("local", m) for m in config.tiers["local"].models]
-    prepared = local.prepare_sync(config, "local", chain, environ={})
+    prepared = availability.prepare_sync(config, "local", chain, environ={})
     assert prepared.runtime is not None and prepared.runtime.pid != first.pid
     assert [m.name for _, m in prepared.chain] == [GEMMA, SMOL]
 
 
 def test_the_built_in_config_points_at_installed_models():
-    config = load_config(files=[Path(local.__file__).with_name("defaults.yaml")])
+    config = load_config(files=[ROOT / "routerls" / "defaults.yaml"])
     for entry in config.tiers["local"].models:
-        assert local.model_path(entry.name).is_file()
+        assert models.model_path(entry.name).is_file()
 
 
 def test_the_first_run_says_on_stderr_what_it_waits_for(api_base, tmp_path, monkeypatch):
@@ -204,10 +206,10 @@ def test_the_first_run_says_on_stderr_what_it_waits_for(api_base, tmp_path, monk
 
 
 def test_a_slow_start_is_reported_while_it_lasts(api_base, monkeypatch, caplog):
-    monkeypatch.setattr(local, "STILL_LOADING_S", 0.2)
-    with caplog.at_level("INFO", logger="routerls.local"):
-        local.ensure_running(api_base, [GEMMA, SMOL])
-    said = [r.getMessage() for r in caplog.records if r.name == "routerls.local"]
+    monkeypatch.setattr(runtime, "STILL_LOADING_S", 0.2)
+    with caplog.at_level("INFO", logger="routerls.backends.local.runtime"):
+        runtime.ensure_running(api_base, [GEMMA, SMOL])
+    said = [r.getMessage() for r in caplog.records if r.name == "routerls.backends.local.runtime"]
     start = next(i for i, m in enumerate(said) if m.startswith("starting the local runtime"))
     assert said[-1].startswith("the local runtime answers")
     # loading two models takes longer than 0.2 s, so the wait was reported as it went
@@ -239,7 +241,7 @@ def test_llamacpp_own_listener_refuses_everyone_but_the_worker(api_base):
     import urllib.error
     import urllib.request
 
-    rt = local.ensure_running(api_base, [SMOL])
+    rt = runtime.ensure_running(api_base, [SMOL])
     others = _listening_ports(rt.pid) - {rt.port}
     assert others, "expected llama.cpp's own listener beside the worker's port"
     for port in others:

@@ -1,7 +1,7 @@
 """The model a code action's title names is the one a run will use (no I/O on that path)."""
 
+from routerls.backends.availability import likely
 from routerls.layers import DEFAULTS_PATH, load_config
-from routerls.local import likely
 
 
 def test_title_model_skips_base_models_without_a_template_and_missing_keys():

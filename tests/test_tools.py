@@ -8,9 +8,9 @@ import subprocess
 import pytest
 from conftest import ledger_rows
 
+from routerls.backends.tools import statement_lines, which
 from routerls.cli import main
 from routerls.text import Range
-from routerls.tools import statement_lines, which
 
 MESSY = """\
 import os,sys

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from routerls import tools
+from routerls.backends import tools
 from routerls.context import Diagnostic
 
 # pyflakes (undefined name F821, redefinition F811, unused variable F841, unused import F401, …)

@@ -25,7 +25,7 @@ def cmd_route(args, console) -> int:
     from routerls.request import EngineError
 
     config, workspace = load(args)
-    from routerls.gateway import price_per_mtok
+    from routerls.backends.litellm import price_per_mtok
 
     engine = Engine(config, open_ledger(config.ledger.store_prompts))
     try:
@@ -36,7 +36,7 @@ def cmd_route(args, console) -> int:
     d = plan.decision
     runs_on = None
     if d.tool is None:  # what will answer on this machine: keys present, a template for base models
-        from routerls.local import likely
+        from routerls.backends.availability import likely
 
         found = likely(config, d.tier, plan.action.name)
         if found is not None and (found[0], found[1]) != (d.tier, d.models[0]):
@@ -64,7 +64,7 @@ def _warm_litellm() -> None:
     needs it for the call and the prices, and importing it takes seconds."""
     import threading
 
-    from routerls import gateway
+    from routerls.backends import litellm as gateway
 
     threading.Thread(target=gateway.warm, name="warm-litellm").start()
 

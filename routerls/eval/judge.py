@@ -42,7 +42,7 @@ async def run_python(source: str, timeout_s: float = EXEC_TIMEOUT_S) -> tuple[bo
 
 
 async def _ruff_format(source: str) -> str | None:
-    from routerls.tools import which
+    from routerls.backends.tools import which
 
     ruff = which("ruff")
     if ruff is None:

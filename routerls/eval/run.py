@@ -95,13 +95,13 @@ async def run_case(engine, case: Case, tier: str, workspace: Path | None = None,
 async def available_tiers(config: Config, tiers: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """The tiers that can answer on this machine, and why each other one cannot (no key, no
     local runtime). Starts the embedded local runtime when the local tier needs it."""
-    from routerls import local
+    from routerls.backends import availability
 
     ok: list[str] = []
     skipped: dict[str, str] = {}
     for tier in tiers:
         chain = [(tier, m) for m in config.tiers[tier].models]
-        prepared = await asyncio.to_thread(local.prepare_sync, config, tier, chain, pinned=True)
+        prepared = await asyncio.to_thread(availability.prepare_sync, config, tier, chain, pinned=True)
         if prepared.chain:
             ok.append(tier)
         else:

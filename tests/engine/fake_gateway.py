@@ -12,7 +12,7 @@ import asyncio
 
 import attrs
 
-from routerls import gateway
+from routerls.backends import litellm as gateway
 
 
 @attrs.frozen

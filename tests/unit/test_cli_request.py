@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from routerls.backends.tools import which
 from routerls.commands.request import parse_target, python_diagnostics
 from routerls.commands.workspace import UsageError
-from routerls.tools import which
 
 
 def test_targets_are_a_file_and_1_based_inclusive_lines():

@@ -1,8 +1,9 @@
 """The model-calling edge: stream one answer through litellm down a fallback chain, priced.
 
 litellm is imported lazily (it takes seconds to import) so the server can answer `initialize` at
-once and warm it in the background; `import routerls.gateway` alone must stay cheap. litellm's own
-retries are off: we retry here so every try is one `Attempt` the ledger can record.
+once and warm it in the background; `import routerls.backends.litellm` alone must stay cheap.
+litellm's own retries are off: we retry here so every try is one `Attempt` the ledger can
+record (`failures` names each failure and decides whether to try again).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import logging
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,21 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from routerls.backends import failures
 from routerls.config import GatewaySettings, ModelEntry
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-OUTCOMES = ("ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_response",
-            "auth_error", "cancelled", "error")
-RETRYABLE = frozenset({"rate_limited", "server_error", "connection_error"})
-# A Retry-After longer than this means the model is out for now: move on rather than wait.
-MAX_RETRY_AFTER_S = 10.0
-MAX_BACKOFF_S = 30.0
 DEFAULT_CONTEXT_WINDOW = 8192
-# Local servers (llama.cpp, vLLM, LM Studio) ignore the key, but the OpenAI client insists on one.
-_DUMMY_KEY = "routerls-no-key"
-_KEY_LIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{20,}")
 
 
 @attrs.frozen
@@ -162,84 +154,6 @@ def context_window(entry: ModelEntry) -> int:
     return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_CONTEXT_WINDOW)
 
 
-# --- errors -------------------------------------------------------------------------------
-
-def _scrub(text: str, entry: ModelEntry) -> str:
-    """Drop the entry's key and anything key-shaped: error strings reach logs and the ledger."""
-    secret = os.environ.get(entry.api_key_env) if entry.api_key_env else None
-    if secret:
-        text = text.replace(secret, "***")
-    text = _KEY_LIKE.sub("***", text)
-    text = text.replace(_DUMMY_KEY, "***")
-    return text[:500]
-
-
-def _classify(exc: BaseException) -> str:
-    """Map litellm/openai/httpx exceptions onto our outcomes."""
-    lib = _lib()
-    from litellm.exceptions import MidStreamFallbackError
-
-    original = getattr(exc, "original_exception", None)
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, lib.Timeout)):
-        return "timeout"
-    if isinstance(exc, MidStreamFallbackError):
-        if isinstance(original, lib.Timeout):
-            return "timeout"
-        if "Expecting" in str(exc) or "JSON" in str(exc):
-            return "bad_response"
-        return "connection_error"
-    if isinstance(exc, (lib.AuthenticationError, lib.PermissionDeniedError)):
-        return "auth_error"
-    if isinstance(exc, lib.RateLimitError):
-        return "rate_limited"
-    if isinstance(exc, lib.APIConnectionError):
-        return "bad_response" if "Expecting" in str(exc) else "connection_error"
-    if _refused(exc):  # litellm reports a refused connection as a 500 "Connection error."
-        return "connection_error"
-    if isinstance(exc, (lib.InternalServerError, lib.ServiceUnavailableError, lib.BadGatewayError)):
-        return "server_error"
-    if isinstance(exc, (lib.APIResponseValidationError, ValueError)):
-        return "bad_response"
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        if status == 408:
-            return "timeout"
-        if status == 429:
-            return "rate_limited"
-        if status >= 500:
-            return "server_error"
-        if status in (401, 403):
-            return "auth_error"
-    return "error"
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether a connect failure lies anywhere in the exception's chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionError) or any(
-                "Connect" in k.__name__ for k in type(current).__mro__):
-            return True
-        current = (getattr(current, "original_exception", None) or current.__cause__
-                   or current.__context__)
-    return "Connection error" in str(exc)
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    """Seconds from a Retry-After header (seconds form only), if the error carries one."""
-    headers: Any = getattr(getattr(exc, "response", None), "headers", None) or getattr(
-        exc, "headers", None)
-    if not headers:
-        return None
-    value = headers.get("retry-after") or headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 # --- calling ------------------------------------------------------------------------------
 
 @attrs.frozen
@@ -254,7 +168,7 @@ class _Answer:
 def _api_key(entry: ModelEntry) -> str | None:
     if entry.api_key_env and os.environ.get(entry.api_key_env):
         return os.environ[entry.api_key_env]
-    return _DUMMY_KEY if entry.api_base else None  # None: litellm reads the provider's env var
+    return failures.DUMMY_KEY if entry.api_base else None  # None: litellm reads the provider's env var
 
 
 def _text_model(entry: ModelEntry) -> str:
@@ -272,50 +186,78 @@ async def _stream_once(messages: Any, entry: ModelEntry, timeout_s: float, max_t
     the plain-completion route and `finish` turns the continuation into the answer."""
     lib = _lib()
     if entry.command is not None:  # a command-line program, served by our litellm provider
-        from routerls import command
+        from routerls.backends import command
 
         command.register(entry)
     plain = None if isinstance(messages, list) else messages
-    pieces: list[str] = []
-    usage = None
-    count = chars = 0
+    got = _Received()
     stream = None
     try:
         async with asyncio.timeout(timeout_s):
-            if plain is not None:
-                stream = await lib.atext_completion(
-                    model=_text_model(entry), prompt=plain.prompt, stop=list(plain.stop),
-                    stream=True, stream_options={"include_usage": True}, api_base=entry.api_base,
-                    api_key=_api_key(entry), timeout=timeout_s, num_retries=0, max_retries=0,
-                    max_tokens=min(max_tokens, plain.max_tokens))
-            else:
-                stream = await lib.acompletion(
-                    model=entry.model, messages=messages, stream=True,
-                    stream_options={"include_usage": True}, api_base=entry.api_base,
-                    api_key=_api_key(entry), timeout=timeout_s, num_retries=0, max_retries=0,
-                    max_tokens=max_tokens)
+            stream = await _open_stream(lib, messages, plain, entry, timeout_s, max_tokens)
             async for chunk in stream:
-                if getattr(chunk, "usage", None) is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices or ():
-                    piece = (getattr(choice, "text", None) if plain is not None
-                             else getattr(choice.delta, "content", None))
-                    if piece:
-                        pieces.append(piece)
-                        chars += len(piece)
-                        # an estimate that rises with every chunk; usage corrects it at the end
-                        count = max(count + 1, math.ceil(chars / 4))
-                        if on_token is not None:
-                            on_token(count)
+                got.take(chunk, plain is not None, on_token)
     finally:
-        if stream is not None and hasattr(stream, "aclose"):
-            with contextlib.suppress(Exception):  # closing is best effort, a timeout included
-                async with asyncio.timeout(1.0):
-                    await stream.aclose()
-    text = "".join(pieces)
+        await _close(stream)
+    text = "".join(got.pieces)
     if plain is not None:
         messages = [{"role": "user", "content": plain.prompt}]  # for counting tokens below
         text = plain.finish(text)  # "" when unusable: an empty answer, the next model gets a go
+    input_tokens, output_tokens, estimated = _tokens(lib, entry, messages, text, got.usage, stream)
+    if on_token is not None and output_tokens > got.count:
+        on_token(output_tokens)
+    return _Answer(text, input_tokens, output_tokens, estimated, _reported_cost(got.usage, stream))
+
+
+async def _open_stream(lib: ModuleType, messages: Any, plain: Any, entry: ModelEntry,
+                       timeout_s: float, max_tokens: int) -> Any:
+    """Start the streamed call: the plain-completion route for a prompt object, else chat."""
+    common: dict[str, Any] = {
+        "stream": True, "stream_options": {"include_usage": True}, "api_base": entry.api_base,
+        "api_key": _api_key(entry), "timeout": timeout_s, "num_retries": 0, "max_retries": 0}
+    if plain is not None:
+        return await lib.atext_completion(
+            model=_text_model(entry), prompt=plain.prompt, stop=list(plain.stop),
+            max_tokens=min(max_tokens, plain.max_tokens), **common)
+    return await lib.acompletion(model=entry.model, messages=messages, max_tokens=max_tokens,
+                                 **common)
+
+
+async def _close(stream: Any) -> None:
+    if stream is not None and hasattr(stream, "aclose"):
+        with contextlib.suppress(Exception):  # closing is best effort, a timeout included
+            async with asyncio.timeout(1.0):
+                await stream.aclose()
+
+
+@attrs.define
+class _Received:
+    """What a stream has delivered so far, with a token count that rises as it streams."""
+
+    pieces: list[str] = attrs.Factory(list)
+    usage: Any = None
+    count: int = 0
+    chars: int = 0
+
+    def take(self, chunk: Any, plain: bool, on_token: Callable[[int], None] | None) -> None:
+        if getattr(chunk, "usage", None) is not None:
+            self.usage = chunk.usage
+        for choice in chunk.choices or ():
+            piece = (getattr(choice, "text", None) if plain
+                     else getattr(choice.delta, "content", None))
+            if piece:
+                self.pieces.append(piece)
+                self.chars += len(piece)
+                # an estimate that rises with every chunk; usage corrects it at the end
+                self.count = max(self.count + 1, math.ceil(self.chars / 4))
+                if on_token is not None:
+                    on_token(self.count)
+
+
+def _tokens(lib: ModuleType, entry: ModelEntry, messages: Any, text: str, usage: Any,
+            stream: Any) -> tuple[int, int, bool]:
+    """(input, output, estimated): the provider's counts, else litellm's tokenizer's, else
+    4 characters a token."""
     input_tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
     output_tokens = getattr(usage, "completion_tokens", None) if usage is not None else None
     # litellm fills in usage itself when the provider sent none; its recorded raw chunks tell
@@ -329,10 +271,7 @@ async def _stream_once(messages: Any, entry: ModelEntry, timeout_s: float, max_t
         except Exception:  # noqa: BLE001  # an unknown tokenizer: 4 characters a token is the usual rule
             input_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4
             output_tokens = math.ceil(len(text) / 4)
-    if on_token is not None and (output_tokens or 0) > count:
-        on_token(int(output_tokens or 0))
-    return _Answer(text, int(input_tokens or 0), int(output_tokens or 0), estimated,
-                   _reported_cost(usage, stream))
+    return int(input_tokens or 0), int(output_tokens or 0), estimated
 
 
 def _reported_cost(usage: Any, stream: Any) -> float | None:
@@ -378,48 +317,50 @@ async def complete(messages: list[dict], chain: Sequence[tuple[str, ModelEntry]]
         prompt = prompt_for(entry) if prompt_for is not None else messages
         if prompt is None:
             continue
-        timeout_s = entry.timeout_s or settings.timeout_s
-        for retry in range(settings.retries + 1):
-            t0 = time.monotonic()
-            try:
-                answer = await _stream_once(prompt, entry, timeout_s,
-                                            max_tokens or settings.max_output_tokens, on_token)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001  # every provider failure becomes an Attempt
-                latency = (time.monotonic() - t0) * 1000
-                outcome = _classify(exc)
-                if outcome == "timeout" and not str(exc):
-                    detail = f"no complete answer within {timeout_s:g}s"
-                elif entry.command is not None:  # our own message, without litellm's wrapping
-                    detail = _scrub(str(exc).split("CommandException - ", 1)[-1], entry)
-                else:
-                    detail = _scrub(f"{type(exc).__name__}: {exc}", entry)
-                note(Attempt(tier, entry.model, outcome, detail, latency))
-                if outcome not in RETRYABLE or retry == settings.retries:
-                    break
-                wait = min(settings.backoff_s * 2 ** retry, MAX_BACKOFF_S)
-                hinted = _retry_after(exc)
-                if hinted is not None:
-                    if hinted > MAX_RETRY_AFTER_S:
-                        break
-                    wait = max(wait, hinted)
-                await asyncio.sleep(wait)
-                continue
-            latency = (time.monotonic() - t0) * 1000
-            if not answer.text.strip():
-                cost = cost_usd(entry, answer.input_tokens, answer.output_tokens)
-                note(Attempt(tier, entry.model, "bad_response", "the model returned an empty answer",
-                             latency, answer.input_tokens, answer.output_tokens, cost))
-                break
-            # the config's `price:` is the user's word and wins; else what a gateway (a LiteLLM
-            # proxy) reports it charged; else litellm's price map
-            cost = (answer.reported_cost if answer.reported_cost is not None and entry.price is None
-                    else cost_usd(entry, answer.input_tokens, answer.output_tokens))
-            note(Attempt(tier, entry.model, "ok", None, latency, answer.input_tokens,
-                         answer.output_tokens, cost))
-            return Completion(text=answer.text, tier=tier, entry=entry,
-                              input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
-                              cost_usd=cost, latency_ms=(time.monotonic() - started) * 1000,
-                              attempts=tuple(attempts), estimated=answer.estimated)
+        tried = await _try_model(prompt, tier, entry, settings,
+                                 max_tokens or settings.max_output_tokens, on_token, note)
+        if tried is None:
+            continue
+        answer, latency = tried
+        if not answer.text.strip():
+            cost = cost_usd(entry, answer.input_tokens, answer.output_tokens)
+            note(Attempt(tier, entry.model, "bad_response", "the model returned an empty answer",
+                         latency, answer.input_tokens, answer.output_tokens, cost))
+            continue
+        # the config's `price:` is the user's word and wins; else what a gateway (a LiteLLM
+        # proxy) reports it charged; else litellm's price map
+        cost = (answer.reported_cost if answer.reported_cost is not None and entry.price is None
+                else cost_usd(entry, answer.input_tokens, answer.output_tokens))
+        note(Attempt(tier, entry.model, "ok", None, latency, answer.input_tokens,
+                     answer.output_tokens, cost))
+        return Completion(text=answer.text, tier=tier, entry=entry,
+                          input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
+                          cost_usd=cost, latency_ms=(time.monotonic() - started) * 1000,
+                          attempts=tuple(attempts), estimated=answer.estimated)
     raise GatewayError(attempts)
+
+
+async def _try_model(prompt: Any, tier: str, entry: ModelEntry, settings: GatewaySettings,
+                     max_tokens: int, on_token: Callable[[int], None] | None,
+                     note: Callable[[Attempt], None]) -> tuple[_Answer, float] | None:
+    """One model, retried as `complete` says: (its answer, the latency of the try that gave it
+    in ms), or None when it failed for good. Each failed try is noted as an Attempt."""
+    timeout_s = entry.timeout_s or settings.timeout_s
+    for retry in range(settings.retries + 1):
+        t0 = time.monotonic()
+        try:
+            answer = await _stream_once(prompt, entry, timeout_s, max_tokens, on_token)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001  # every provider failure becomes an Attempt
+            latency = (time.monotonic() - t0) * 1000
+            outcome = failures.classify(exc, _lib())
+            note(Attempt(tier, entry.model, outcome, failures.detail(exc, outcome, entry, timeout_s),
+                         latency))
+            wait = failures.retry_wait(exc, outcome, retry, settings)
+            if wait is None:
+                return None
+            await asyncio.sleep(wait)
+            continue
+        return answer, (time.monotonic() - t0) * 1000
+    return None
