@@ -182,9 +182,9 @@ def test_embedded_means_a_known_model_on_loopback():
 
 
 def test_the_built_in_local_tier_is_free_and_embedded():
-    from routerls.config import load_config
+    from routerls.layers import DEFAULTS_PATH, load_config
 
-    config = load_config(files=[__import__("routerls.config").config.DEFAULTS_PATH])
+    config = load_config(files=[DEFAULTS_PATH])
     entries = config.tiers["local"].models
     assert [(e.name, e.style) for e in entries] == [("gemma-3-270m-q4_k_m.gguf", "completion"),
                                                    ("SmolLM2-135M-Instruct.Q4_1.gguf", "chat")]
