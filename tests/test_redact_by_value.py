@@ -162,8 +162,9 @@ def test_a_secret_anywhere_any_number_of_times_never_reaches_a_remote_model(proj
         sent = [str(m.get("content")) for r in model_server.requests for m in r.messages]
         assert sent and all(secret not in text for text in sent)
         after = apply_edits(code, result.edit.edits)
-        assert after == "REVIEWED = True\n" + code
-        assert after.count(secret) == code.count(secret) and "REDACTED_SECRET" not in after
+        # every real value back where it was (counting the secret in `after` would also count
+        # it inside the added line: "r" is in "True")
+        assert after == "REVIEWED = True\n" + code and "REDACTED_SECRET" not in after
 
     check()
 
