@@ -38,7 +38,7 @@ import attrs
 import yaml
 
 from routerls.config import Config, UserAction
-from routerls.status import money
+from routerls.money import money
 
 EDITOR_SET = Path(__file__).with_name("evaldata") / "editor.yaml"
 SUITES = ("editor", "humaneval")

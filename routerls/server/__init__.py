@@ -45,7 +45,7 @@ from routerls.config import STRATEGIES, Config, ConfigError, load_config
 from routerls.files import FileRefused, read_text
 from routerls.paths import data_dir
 from routerls.router import RouteError, Spend, route
-from routerls.status import (
+from routerls.server.status import (
     Scrubber,
     ScrubFilter,
     SpendCache,
