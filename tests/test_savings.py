@@ -12,8 +12,8 @@ from modelserver import Reply
 
 from routerls.cli import main
 from routerls.ledger import Ledger, default_path
-from routerls.status import SpendCache, spend_payload, status_payload
-from routerls.status import money as _money
+from routerls.money import money as _money
+from routerls.server.status import SpendCache, spend_payload, status_payload
 
 FIXED = FIXED_LINES
 FRONTIER = (2.5, 10.0)  # the project fixture's frontier price per million tokens

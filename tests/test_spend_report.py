@@ -20,7 +20,7 @@ from routerls.layers import load_config
 from routerls.learning import kept_markdown
 from routerls.ledger import Ledger, default_path
 from routerls.money import money
-from routerls.status import SpendCache, report_markdown
+from routerls.server.status import SpendCache, report_markdown
 
 
 @pytest.fixture

@@ -1,16 +1,13 @@
-"""What the server tells an editor about runs and spend: payloads, report text, log scrubbing.
+"""What the server tells an editor about runs and spend: payloads and report text.
 
-Pure: no LSP objects, no I/O, so `server.py` stays wiring and these are testable on their own.
+Pure: no LSP objects, no I/O, so the handlers stay wiring and these are testable on their own.
 The payload field names are the protocol contract of DESIGN.md (`$/routerls/status`,
 `routerls/spend`); change them only there first.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -79,46 +76,3 @@ def report_markdown(rows: Iterable[Any], spend: SpendCache, by: str = "model") -
                    f"This session {money(spend.session_usd)}, today {money(spend.today_usd)}, "
                    f"this month {money(spend.month_usd)}.")]
     return "\n".join(lines) + "\n"
-
-
-# --- secrets never reach a log ------------------------------------------------------------
-
-_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{20,}")
-
-
-class Scrubber:
-    """Replaces API keys with `***`: the values of every `api_key_env` the config names, and
-    anything shaped like a provider key (`sk-…`), wherever they would be written."""
-
-    def __init__(self) -> None:
-        self.secrets: tuple[str, ...] = ()
-
-    def watch(self, env_names: Iterable[str], environ: Mapping[str, str] = os.environ) -> None:
-        values = {environ.get(name, "") for name in env_names}
-        # longest first, so a key that contains another is replaced whole
-        self.secrets = tuple(sorted((v for v in values if len(v) >= 4), key=len, reverse=True))
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return _KEY_LIKE.sub("***", text)
-
-
-class ScrubFilter(logging.Filter):
-    """A logging filter that renders each record once, scrubbed, before any handler writes it."""
-
-    def __init__(self, scrub: Scrubber):
-        super().__init__()
-        self.scrub = scrub
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string must not hide the record
-            message = str(record.msg)
-        record.msg, record.args = self.scrub(message), None
-        if record.exc_info:
-            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
