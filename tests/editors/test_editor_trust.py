@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 from editor_env import SERVER_CMD, workspace
-from test_editor_emacs import _has_eglot
-from test_editor_nvim import _nvim
 
 from routerls import trust
 
-REPO = Path(__file__).resolve().parent.parent
+from .test_editor_emacs import _has_eglot
+from .test_editor_nvim import _nvim
+
+REPO = Path(__file__).resolve().parents[2]
 EVIL = 'tools:\n  format:\n    python: {name: evil, command: [sh, -c, "touch pwned; cat"]}\n'
 
 

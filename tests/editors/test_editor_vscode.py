@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-CLIENT = Path(__file__).resolve().parent.parent / "vscode-client"
+CLIENT = Path(__file__).resolve().parents[2] / "vscode-client"
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None,

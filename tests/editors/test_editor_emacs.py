@@ -15,7 +15,7 @@ import pytest
 from editor_env import EDITED, REFACTORED, SERVER_CMD, fence, workspace
 from modelserver import Reply
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEST_EL = REPO / "editors" / "emacs" / "test" / "routerls-test.el"
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
            "run `bash scripts/install-local.sh`")
 
 GEMMA, SMOL = "gemma-3-270m-q4_k_m.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ DOCUMENTED = 'def area(r):\n    """The area of a circle of radius r."""\n    ret
 STOCK_EXPECTED = EDITED.replace(REFACTORED, DOCUMENTED)
 from modelserver import Reply
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WHEEL_NVIM = REPO / "build" / "nvim-0.11" / "bin" / "nvim"
 
 

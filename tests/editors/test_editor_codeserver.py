@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-CLIENT = Path(__file__).resolve().parent.parent / "vscode-client"
+CLIENT = Path(__file__).resolve().parents[2] / "vscode-client"
 E2E = CLIENT / "e2e"
 
 _missing = [what for what, there in (

@@ -18,7 +18,7 @@ from modelserver import Reply
 
 from routerls.cli import main
 
-PROXY = Path(__file__).resolve().parents[1] / ".proxy-venv" / "bin" / "litellm"
+PROXY = Path(__file__).resolve().parents[2] / ".proxy-venv" / "bin" / "litellm"
 MASTER_KEY = "sk-team-master-0123456789"
 FIXED = SAMPLE.replace('shape = "circle"', 'shape == "circle"')
 

@@ -21,8 +21,8 @@ from routerls.cli import main
 from routerls.ledger import Ledger, default_path
 from routerls.money import money
 
-REPO = Path(__file__).resolve().parent.parent
-PAGE_READER = REPO / "tests" / "dashboard_page.mjs"
+REPO = Path(__file__).resolve().parents[2]
+PAGE_READER = REPO / "tests" / "support" / "dashboard_page.mjs"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 PLAYWRIGHT = REPO / "vscode-client" / "e2e" / "node_modules" / "playwright-core"
 NODE = next((str(p) for p in (REPO / "vscode-client" / "e2e" / ".node24" / "bin" / "node",) if p.exists()),

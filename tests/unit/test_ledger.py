@@ -195,7 +195,7 @@ def test_two_processes_writing_at_once(tmp_path):
                                   cost_usd=0.001)])
         led.close()
     """)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     procs = [subprocess.Popen([sys.executable, "-c", script, name], env=env,
                               stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
     time.sleep(0.3)

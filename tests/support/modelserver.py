@@ -6,7 +6,7 @@ exactly what a model answers and how it misbehaves (429, 500, stalls, cut stream
 In-process: `ModelServer().start()` runs it on its own thread and event loop, so sync tests, async
 tests and code that blocks all reach it alike. As a process:
 
-    python tests/modelserver.py --port 0 [--script FILE]
+    python tests/support/modelserver.py --port 0 [--script FILE]
 
 prints the OpenAI base URL (`http://127.0.0.1:PORT/v1`) as its first stdout line; drive it with
 `ModelServerClient(url)` or plain HTTP: `POST /_script` (the same JSON as FILE), `POST /_reset`,
@@ -535,7 +535,7 @@ class ModelServerClient:
 
 
 class ModelServerProcess(ModelServerClient):
-    """`python tests/modelserver.py` as a child process; stop() ends it."""
+    """`python tests/support/modelserver.py` as a child process; stop() ends it."""
 
     def __init__(self, script: Mapping[str, Any] | None = None):
         args = [sys.executable, str(Path(__file__).resolve()), "--port", "0"]

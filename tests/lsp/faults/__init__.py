@@ -1,0 +1,1 @@
+"""The fault matrix: one `routerls serve` that every fault in this folder meets in turn."""
