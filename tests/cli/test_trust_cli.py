@@ -48,6 +48,7 @@ gateway: {{timeout_s: 5, retries: 0, backoff_s: 0.01}}
     return root
 
 
+@pytest.mark.slow
 def test_the_issues_config_runs_nothing(repo, tmp_path):
     """The exact file from the report, through a real `routerls` process."""
     marker = tmp_path / "pwned"

@@ -82,6 +82,7 @@ def test_debate_drafts_then_critiques_and_revises(project, model_server, draft, 
     assert result.cost_usd == pytest.approx(sum(r.cost_usd for r in rows))
 
 
+@pytest.mark.slow
 async def test_follow_up_over_lsp_reuses_the_documents_last_action(tmp_path):
     session = await start_session(tmp_path)
     try:

@@ -13,7 +13,7 @@ import pytest_asyncio
 from lsprotocol import types as T
 from server_session import Reply, Session, start_session
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]  # each runs a test suite as a check
 
 LAST = "def last(items):\n    return items[len(items)]\n"
 WHOLE = T.Range(T.Position(0, 0), T.Position(2, 0))

@@ -51,6 +51,7 @@ def echo_server():
     httpd.shutdown()
 
 
+@pytest.mark.slow
 async def test_a_provider_echoing_the_key_never_leaks_it(tmp_path, echo_server):
     def model(name: str) -> dict:
         return {"model": f"openai/{name}", "api_base": echo_server, "api_key_env": "ROUTERLS_TEST_KEY"}

@@ -71,6 +71,7 @@ async def test_set_strategy_moves_every_title(session: Session):
     assert (await _titles(session, "strategy2.py"))["refactor"] == "AI: Refactor (mid · gpt-4o)"
 
 
+@pytest.mark.slow
 async def test_bad_workspace_file_keeps_the_last_good_config(session: Session):
     good = session.root / ".routerls.yaml"
     before = len(session.client.messages)

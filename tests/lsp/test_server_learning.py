@@ -104,6 +104,7 @@ async def test_an_edit_left_alone_is_kept_after_the_window(session: Session):
     assert await outcome_of(session, request_id) == "kept"
 
 
+@pytest.mark.slow
 async def test_undone_edits_move_the_task_class_up_and_the_reason_says_so(tmp_path):
     s = await start_session(tmp_path, workspace_yaml=f"route: {{learn: on, learn_window_s: {WINDOW_S}, "
                                                      "learn_min_evidence: 2}\n")

@@ -100,6 +100,7 @@ def test_the_limit_is_an_option(env):
         wire.close()
 
 
+@pytest.mark.slow
 def test_wrong_lengths_cost_one_message_not_the_session(env):
     wire = Wire(env)
     try:
@@ -203,6 +204,7 @@ def test_tcp_listens_on_loopback_only(env):
     assert proc.returncode == 2 and "loopback only" in proc.stderr
 
 
+@pytest.mark.slow
 async def test_a_real_client_through_routerls_connect(env, tmp_path):
     env = {**env, "ROUTERLS_TCP_TOKEN": "s3cret-token-from-the-environment"}
     server = TcpServer(env)

@@ -14,7 +14,7 @@ from server_session import SECRET, start_session
 
 from routerls import trust
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # a server of its own per test
 
 SOURCE = "def double(x):\n    return x * 2\n"
 WHOLE = T.Range(T.Position(0, 0), T.Position(2, 0))

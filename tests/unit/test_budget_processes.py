@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from modelserver import Reply
 
 from routerls.context import gather
@@ -34,6 +35,7 @@ def _config(url: str, daily: float) -> str:
             "gateway: {timeout_s: 30, retries: 0, backoff_s: 0}\nescalate: {max_steps: 0}\n")
 
 
+@pytest.mark.slow
 def test_ten_cli_processes_at_once_spend_at_most_the_budget_plus_one_request(project, model_server):
     tokens_in = gather(SOURCE, Range.of(4, 0, 6, 0), path=str(project / "m0.py"), language_id="python").tokens
     tokens_out = max(256, tokens_in // 2)

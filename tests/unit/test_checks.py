@@ -143,6 +143,7 @@ def test_a_refactor_that_breaks_a_passing_test_is_rejected_and_the_tree_is_untou
     assert not list(root.rglob("__pycache__"))
 
 
+@pytest.mark.slow
 def test_a_fix_must_make_the_test_that_failed_because_of_it_pass(tmp_path):
     broken = "def last(items):\n    return items[len(items)]\n"
     tests = ("from stats import last\n\n\ndef test_last():\n    assert last([1, 2, 3]) == 3\n\n\n"
@@ -155,6 +156,7 @@ def test_a_fix_must_make_the_test_that_failed_because_of_it_pass(tmp_path):
     assert check(subject(root, "stats.py", broken, "def last(items):\n    return items[-1]\n")).failure is None
 
 
+@pytest.mark.slow
 def test_the_before_run_is_cached_by_content(tmp_path):
     root = project(tmp_path, MEAN, MEAN_TESTS)
     right = "def mean(xs):\n    return sum(xs) / max(len(xs), 1)\n"
@@ -184,6 +186,7 @@ def test_no_tests_found_says_so_and_falls_back_to_the_static_checks(tmp_path):
     assert out.failure is None and out.ran == ("ruff: no new findings", "no tests found for lonely.py")
 
 
+@pytest.mark.slow
 def test_a_hanging_suite_is_killed_at_the_timeout_with_a_clear_message(tmp_path):
     slow = ("import time\nfrom stats import mean\n\n\ndef test_mean():\n"
             "    if mean([1, 3]) != 2:\n        time.sleep(60)\n")
@@ -274,6 +277,7 @@ def new_tests(root: Path, text: str) -> Outcome:
                          workspace_root=str(root), new_file=(str(root / "tests" / "test_stats.py"), text)))
 
 
+@pytest.mark.slow
 def test_a_generated_test_file_must_collect_tests_that_pass(tmp_path):
     (tmp_path / "tests").mkdir()
     assert new_tests(tmp_path, "from stats import mean\n\n\ndef check_mean():\n    assert mean([2]) == 2\n"

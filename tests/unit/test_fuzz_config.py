@@ -6,11 +6,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routerls.config import DEFAULTS_PATH, Config, ConfigError, load_config
+
+pytestmark = pytest.mark.slow  # hypothesis runs each property a hundred times and more
 
 FUZZ = settings(max_examples=75, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -258,6 +258,7 @@ layer = st.fixed_dictionaries({}, optional={
 _DIR = Path(tempfile.mkdtemp(prefix="routerls-trust-"))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(user=layer, workspace=layer, above=layer)
 def test_dangerous_settings_only_ever_come_from_trusted_layers(user, workspace, above):

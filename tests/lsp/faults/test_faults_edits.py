@@ -103,6 +103,7 @@ async def test_unicode_selection_starting_after_an_emoji(session: Session):
     assert session.text(uri) == UNICODE.replace("世界\"", "世界!\"")
 
 
+@pytest.mark.slow
 async def test_negotiated_utf8_positions_are_honoured(tmp_path):
     caps = client_capabilities("neovim@v0.10.0")
     caps.general = T.GeneralClientCapabilities(position_encodings=[T.PositionEncodingKind.Utf8])

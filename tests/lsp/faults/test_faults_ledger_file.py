@@ -33,6 +33,7 @@ async def test_locked_ledger_waits_for_the_lock_and_records(session: Session):
     _consistent(session, result, ["ok"])
 
 
+@pytest.mark.slow
 async def test_corrupt_ledger_file_warns_and_actions_still_work(tmp_path):
     (tmp_path / "data").mkdir()
     ledger = tmp_path / "data" / "ledger.sqlite3"
