@@ -2,14 +2,14 @@
 // playwright-core (vscode-client/e2e/node_modules), offline, with every request logged and any
 // that would leave file:// refused. Writes what the page shows — the figures on the bars, the
 // totals, the tier shares, the computed colours — as JSON, and a full-page screenshot.
-//   node tests/dashboard_page.mjs PAGE.html OUT.json SHOT.png
+//   node tests/support/dashboard_page.mjs PAGE.html OUT.json SHOT.png
 import { createRequire } from "node:module";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(HERE, "..", "vscode-client", "e2e", "package.json"));
+const require = createRequire(path.join(HERE, "..", "..", "vscode-client", "e2e", "package.json"));
 const { chromium } = require("playwright-core");
 const [page_, out, shot] = process.argv.slice(2);
 
