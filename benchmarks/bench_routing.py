@@ -14,7 +14,7 @@ strategy, and its result is checked by the same program `routerls eval` uses:
 
 Every request carries the case's instruction, so the strategies differ only in routing.
 
-Models: the scripted model server (tests/modelserver.py) on loopback, not real models. Its
+Models: the scripted model server (tests/support/modelserver.py) on loopback, not real models. Its
 deterministic "model quality" script answers with the case's reference solution or gives the
 code back unchanged: local gets easy docstring and format cases right, cheap every easy case,
 mid also the hard docstring and format cases, frontier everything. Prices are list prices per
@@ -36,7 +36,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
 import attrs
 from modelserver import ModelServer, Reply

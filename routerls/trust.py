@@ -4,7 +4,7 @@ A workspace's `.routerls.yaml` (and the workspace part of editor settings) comes
 so it is untrusted input: it may route, budget and prompt, but a setting that runs a program,
 decides where a call or a key goes, or weakens what keeps secrets in is left out until the user
 trusts that file. `KEYS` classifies every field of every config class — as data, in this one
-place; `tests/test_trust.py` fails when a field is added without a classification.
+place; `tests/unit/test_trust.py` fails when a field is added without a classification.
 
 Trust follows direnv's rule: it is recorded in the user data dir (a 0600 JSON file) for the
 workspace path *and* the sha256 of the file's bytes, so any edit to the file revokes it.

@@ -1,7 +1,7 @@
 // The extension inside real VS Code: code-server (VS Code in the browser) with the packaged .vsix,
 // driven by Playwright in Debian's headless Chromium. Every assertion reads what a user sees on
 // the page: the status bar, the lightbulb and its menu, the editor's text, notifications, the
-// markdown preview and the hover. Models are the test suite's scripted server (tests/modelserver.py)
+// markdown preview and the hover. Models are the test suite's scripted server (tests/support/modelserver.py)
 // on loopback, priced in the user's config file (a workspace `.routerls.yaml` may not point a tier
 // at a server: see README, Workspace trust), so each spend shown is known to the cent.
 //
@@ -231,7 +231,7 @@ before(async () => {
   Object.values(dirs).forEach((d) => fs.mkdirSync(d, { recursive: true }));
   ws = dirs.ws;
 
-  const models = start(PYTHON, [path.join(REPO, "tests", "modelserver.py"), "--port", "0"],
+  const models = start(PYTHON, [path.join(REPO, "tests", "support", "modelserver.py"), "--port", "0"],
     { stdio: ["ignore", "pipe", "inherit"] });
   modelsUrl = await new Promise((resolve, reject) => {
     createInterface({ input: models.stdout }).once("line", resolve);

@@ -2,7 +2,7 @@
 // trust whose `.routerls.yaml` names a program. The extension runs (limited support); the server
 // gets `workspaceTrusted: false`, shows what it ignored with no trust action, and an AI: Format
 // runs the user's own tool (ruff), never the workspace's program. Trusting the folder in VS Code
-// restarts the server, which then offers its own trust. Models are tests/modelserver.py on
+// restarts the server, which then offers its own trust. Models are tests/support/modelserver.py on
 // loopback, configured in the user's config file (a workspace file may not point at them).
 //
 // Run through ../scripts/e2e-code-server.sh (ROUTERLS_E2E_FILES=e2e/restricted.test.mjs).
@@ -107,7 +107,7 @@ before(async () => {
   ws = dirs.ws;
   marker = path.join(tmp, "pwned");
 
-  const models = start(PYTHON, [path.join(REPO, "tests", "modelserver.py"), "--port", "0"],
+  const models = start(PYTHON, [path.join(REPO, "tests", "support", "modelserver.py"), "--port", "0"],
     { stdio: ["ignore", "pipe", "inherit"] });
   const modelsUrl = await new Promise((resolve, reject) => {
     createInterface({ input: models.stdout }).once("line", resolve);

@@ -1,5 +1,5 @@
 ;;; routerls-test.el --- batch test of routerls.el with eglot  -*- lexical-binding: t; -*-
-;; Run by tests/test_editor_emacs.py:
+;; Run by tests/editors/test_editor_emacs.py:
 ;;   emacs --batch -Q -l editors/emacs/test/routerls-test.el
 ;; Env: ROUTERLS_TEST_CMD (the server command as JSON), ROUTERLS_TEST_FILE (a python file),
 ;; ROUTERLS_TEST_EXPECTED (its text after the action), ROUTERLS_TEST_OUT (results as JSON).

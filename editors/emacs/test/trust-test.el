@@ -1,5 +1,5 @@
 ;;; trust-test.el --- batch check: eglot's showMessageRequest carries routerls' trust action  -*- lexical-binding: t; -*-
-;; Run by tests/test_editor_trust.py:  emacs --batch -Q -l editors/emacs/test/trust-test.el
+;; Run by tests/editors/test_editor_trust.py:  emacs --batch -Q -l editors/emacs/test/trust-test.el
 ;; Env: ROUTERLS_TEST_CMD, ROUTERLS_TEST_FILE, ROUTERLS_TEST_OUT, ROUTERLS_TEST_STORE (trust.json).
 
 (require 'package)

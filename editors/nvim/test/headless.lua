@@ -1,4 +1,4 @@
--- Headless end-to-end test of the plugin, run by tests/test_editor_nvim.py on Neovim 0.7.2 and
+-- Headless end-to-end test of the plugin, run by tests/editors/test_editor_nvim.py on Neovim 0.7.2 and
 -- 0.11 against a real `routerls serve` and the scripted model server:
 --   nvim --headless -u NONE -i NONE --cmd 'set rtp^=editors/nvim' -c 'luafile editors/nvim/test/headless.lua'
 -- Env: ROUTERLS_TEST_CMD (the server command as JSON), ROUTERLS_TEST_FILE (a python file to

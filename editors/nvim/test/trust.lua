@@ -1,4 +1,4 @@
--- Headless check, run by tests/test_editor_trust.py: Neovim's own window/showMessageRequest
+-- Headless check, run by tests/editors/test_editor_trust.py: Neovim's own window/showMessageRequest
 -- handler (inputlist on 0.7, vim.ui.select on 0.10+) carries the server's trust action.
 -- Env: ROUTERLS_TEST_CMD, ROUTERLS_TEST_FILE, ROUTERLS_TEST_OUT, ROUTERLS_TEST_STORE (trust.json).
 local out = {}

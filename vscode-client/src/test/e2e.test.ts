@@ -2,7 +2,7 @@
 // `routerls serve` with the command and initializationOptions the extension would build, asks for
 // code actions, executes one, applies the server's workspace/applyEdit to a TextDocument, and
 // renders every $/routerls/status through the extension's own status-bar code. Models are the
-// project's scripted model server (tests/modelserver.py) on loopback.
+// project's scripted model server (tests/support/modelserver.py) on loopback.
 //
 // Environment: ROUTERLS_PYTHON (default ../.venv/bin/python) runs both the server and the model
 // server.
@@ -52,7 +52,7 @@ let waiters: (() => void)[] = [];
 const settings: RouterlsSettings = { interpreter: PYTHON, budgets: { dailyUsd: 0.005 }, hover: { explain: false } };
 
 async function startModels(): Promise<string> {
-  models = spawn(PYTHON, [path.join(REPO, "tests", "modelserver.py"), "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  models = spawn(PYTHON, [path.join(REPO, "tests", "support", "modelserver.py"), "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
   const first = await new Promise<string>((resolve, reject) => {
     createInterface({ input: models.stdout! }).once("line", resolve);
     models.once("exit", (code) => reject(new Error(`model server exited ${code}`)));

@@ -1,0 +1,58 @@
+"""The VS Code extension inside real VS Code: `vscode-client/scripts/e2e-code-server.sh` packages the
+.vsix, starts code-server against a temporary workspace with the user's config pointing at the scripted
+model server, and drives it with Playwright in headless Chromium; every check reads the page (status
+bar, Ctrl+. menu, editor text, notifications, markdown preview, hover). Screenshots are left in
+`vscode-client/test-results/`. `vscode-client/scripts/install-code-server.sh` (run by scripts/test.sh)
+installs code-server, Node 24 and Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLIENT = Path(__file__).resolve().parents[2] / "vscode-client"
+E2E = CLIENT / "e2e"
+
+_missing = [what for what, there in (
+    ("code-server (vscode-client/e2e/node_modules)", (E2E / "node_modules" / "code-server" / "out" / "node" / "entry.js").exists()),
+    ("playwright-core", (E2E / "node_modules" / "playwright-core").exists()),
+    ("Node 24 (vscode-client/e2e/.node24)", (E2E / ".node24" / "bin" / "node").exists()),
+    ("chromium", Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists()),
+    ("npm", shutil.which("npm") is not None),
+    ("vscode-client/node_modules", (CLIENT / "node_modules" / ".bin" / "esbuild").exists()),
+) if not there]
+
+pytestmark = pytest.mark.skipif(
+    bool(_missing), reason=f"not installed: {', '.join(_missing)}; run vscode-client/scripts/install-code-server.sh")
+
+TESTS = 10
+
+
+def test_extension_in_code_server():
+    env = {**os.environ, "ROUTERLS_PYTHON": sys.executable, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    done = subprocess.run(["bash", str(CLIENT / "scripts" / "e2e-code-server.sh")], env=env, text=True,
+                          capture_output=True, timeout=480, stdin=subprocess.DEVNULL, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "# fail 0" in out and f"# pass {TESTS}" in out, out[-8000:]
+    shots = {p.name for p in (CLIENT / "test-results").glob("*.png")}
+    assert {"01-spend-at-start.png", "04-fix-applied.png", "07-dashboard.png", "09-cancelled.png",
+            "12-dashboard-refreshed.png"} <= shots, shots
+
+
+def test_restricted_mode_shows_what_was_ignored_and_runs_nothing():
+    """VS Code's Workspace Trust on, the folder untrusted: the message names the workspace's program,
+    offers no trust, and Format runs the user's ruff; trusting the folder brings routerls' offer."""
+    env = {**os.environ, "ROUTERLS_PYTHON": sys.executable, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           "ROUTERLS_E2E_FILES": "e2e/restricted.test.mjs"}
+    done = subprocess.run(["bash", str(CLIENT / "scripts" / "e2e-code-server.sh")], env=env, text=True,
+                          capture_output=True, timeout=480, stdin=subprocess.DEVNULL, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "# fail 0" in out and "# pass 2" in out, out[-8000:]
+    shots = {p.name for p in (CLIENT / "test-results" / "restricted-mode").glob("*.png")}
+    assert {"01-restricted-mode-message.png", "03-formatted-nothing-ran.png",
+            "04-trust-offered-after-vscode-trust.png"} <= shots, shots

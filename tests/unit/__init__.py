@@ -1,0 +1,1 @@
+"""Pure functions and small modules called directly: no language server, no editor."""
