@@ -34,6 +34,7 @@ from routerls.config import (
     model_id,
     settings_fields,
 )
+from routerls.origins import nearest_origin
 
 # YAML 1.1 reads an unquoted on/off as a boolean; these settings take words, so the words come back
 YAML_WORDS: dict[tuple[str, str], dict[bool, str]] = {("checks", "tests"): {False: "off", True: "auto"}}
@@ -216,16 +217,6 @@ def _converter() -> cattrs.Converter:
         if cls not in (Config, ModelEntry):
             conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True))
     return conv
-
-
-def nearest_origin(origins: Mapping[str, tuple[str, int | None]], path: str) -> tuple[str, int | None] | None:
-    """The origin of `path`, or of its nearest located ancestor."""
-    while path:
-        if path in origins:
-            return origins[path]
-        cut = max(path.rfind("."), path.rfind("["))
-        path = path[:cut] if cut > 0 else ""
-    return None
 
 
 def _fail(origins: Mapping, path: str, message: str) -> ConfigError:

@@ -27,6 +27,7 @@ import attrs
 
 from routerls import config as C
 from routerls.config import Ignored, field_types, settings_fields
+from routerls.origins import nearest_origin
 
 STORE = "trust.json"
 COMMAND_PREFIX = f"{C.COMMAND_PROVIDER}/"  # the litellm ids of command models
@@ -182,7 +183,7 @@ def filter_layer(layer: Mapping[str, Any], trusted: Mapping[str, Any], origins: 
             for k, v in value.items():
                 note(f"{path}.{k}", key, v, depth + 1)
             return
-        where = origins.get(path) or _nearest(origins, path) or (file, None)
+        where = origins.get(path) or nearest_origin(origins, path) or (file, None)
         ignored.append(Ignored(path, where[0], where[1], key.why))
 
     def walk_attrs(value: Mapping, cls: type, base: Any, path: str) -> Any:
@@ -242,13 +243,6 @@ def _default(cls: type, name: str) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _nearest(origins: Mapping[str, tuple], path: str) -> tuple | None:
-    while path:
-        if path in origins:
-            return origins[path]
-        cut = max(path.rfind("."), path.rfind("["))
-        path = path[:cut] if cut > 0 else ""
-    return None
 
 
 # --- the trust store --------------------------------------------------------------------------
