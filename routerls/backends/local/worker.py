@@ -112,8 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not stream:
                 result = handle(request)
                 if "error" in result:
-                    return self._error(int(result["error"].get("code") or 500),
-                                       str(result["error"].get("message")))
+                    return self._llama_error(result["error"])
                 result["model"] = model.name
                 return self._send_json(200, result)
             opened = False
@@ -137,12 +136,15 @@ class _Handler(BaseHTTPRequestHandler):
             if gone:
                 return
             if isinstance(result, dict) and "error" in result and not opened:
-                return self._error(int(result["error"].get("code") or 500),
-                                   str(result["error"].get("message")))
+                return self._llama_error(result["error"])
             if not opened:
                 self._open_stream()
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
+
+    def _llama_error(self, error: dict) -> None:
+        """An error llama.cpp answered with (its code and message), passed on as ours."""
+        self._error(int(error.get("code") or 500), str(error.get("message")))
 
     def _open_stream(self) -> None:
         self.send_response(200)
