@@ -9,9 +9,10 @@ from collections.abc import Mapping
 
 def nearest_origin(origins: Mapping[str, tuple[str, int | None]], path: str) -> tuple[str, int | None] | None:
     """The origin of `path` (`tiers.cheap.models[0].model`), or of its nearest located ancestor."""
-    while path:
-        if path in origins:
+    while True:
+        if path in origins:  # an empty key (YAML `?` or `"": x`) is located too
             return origins[path]
+        if not path:
+            return None
         cut = max(path.rfind("."), path.rfind("["))
         path = path[:cut] if cut > 0 else ""
-    return None

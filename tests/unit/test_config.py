@@ -84,6 +84,8 @@ def test_missing_routerls_config_file_is_an_error(tmp_path, monkeypatch):
         ("rules:\n  - {min_tokens: 10, at_least: giant}\n", 2, "rules[0].at_least", "unknown tier 'giant'"),
         ("strategy: cheapest\n", 1, "strategy", "allowed: cost, balanced, quality"),
         ("budgets: {daily_usd: lots}\n", 1, "budgets.daily_usd", "expected float"),
+        # an empty key (YAML's explicit-key mark alone, found by hypothesis) is located like any other
+        ("strategy: cost\n?\n", 2, "", "unknown setting ''"),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path, text, line, key, says):
