@@ -210,6 +210,7 @@ class Engine:
         is refused here (EngineError), before anything is called or held."""
         from routerls.backends import litellm as gateway
 
+        await gateway.loaded()  # prices come from litellm's map; the first run may beat the warm-up
         if req.instruction and self.config.route.classifier != "none":
             from routerls import classifier
 

@@ -108,9 +108,27 @@ def _lib() -> ModuleType:
         return litellm
 
 
+_tokenizers_loaded = False
+
+
 def warm() -> None:
-    """Import litellm now (the server calls this on a background thread after start-up)."""
-    _lib()
+    """Import litellm and load its tokenizers now (the server calls this on a background thread
+    after start-up). The first call counts tokens, and tiktoken reading its tables then takes
+    about a second of the event loop's thread, with no codeAction answered meanwhile."""
+    global _tokenizers_loaded
+    lib = _lib()
+    with _litellm_lock:
+        if not _tokenizers_loaded:
+            lib.token_counter(model="gpt-4o", messages=[{"role": "user", "content": "warm"}])
+            _tokenizers_loaded = True
+
+
+async def loaded() -> None:
+    """`warm` done, without blocking the event loop: a run that comes while the warm thread is
+    still importing litellm would otherwise wait for the import lock on the loop's thread, and
+    no codeAction or hover would be answered for those seconds."""
+    if not _tokenizers_loaded:
+        await asyncio.to_thread(warm)
 
 
 # --- prices and limits --------------------------------------------------------------------

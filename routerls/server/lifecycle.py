@@ -54,9 +54,15 @@ def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
             from routerls.backends import litellm as gateway
 
             started = time.perf_counter()
-            gateway.warm()
-            # litellm brings ~150 MB of long-lived objects: keep the collector from walking them
-            gc.freeze()
+            # litellm brings ~150 MB of long-lived objects: no collections while they arrive (a
+            # full one stops codeAction on the loop's thread for a good part of a second), and
+            # afterwards keep the collector from walking them
+            gc.disable()
+            try:
+                gateway.warm()
+            finally:
+                gc.freeze()
+                gc.enable()
             message = f"routerls: model gateway ready in {time.perf_counter() - started:.1f} s"
         except Exception as exc:  # noqa: BLE001 - the first run will report it properly
             message = f"routerls: warming the model gateway failed: {exc}"

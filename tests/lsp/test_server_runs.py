@@ -118,6 +118,30 @@ async def test_cancel_request_of_the_command_stops_the_model(session: Session):
     assert [r["outcome"] for r in rows] == ["cancelled"]
 
 
+@pytest.mark.timing
+async def test_a_run_right_after_start_up_leaves_code_actions_answered(tmp_path):
+    """The first run can come while litellm is still being imported on the warm-up thread; it
+    waits for that off the event loop (it used to wait on the import lock on the loop's thread,
+    and codeAction went unanswered for the whole import, ~5 s here)."""
+    fresh = await start_session(tmp_path)
+    try:
+        fresh.models.script(Reply(text=FIXED, **SLOW), model="gpt-4o")
+        uri = fresh.open("first_run.py", SOURCE)
+        run = asyncio.create_task(fresh.run(_args(uri)))
+        waits = []
+        while not run.done():
+            started = time.monotonic()
+            assert await fresh.code_actions(uri, SECOND)
+            waits.append(time.monotonic() - started)
+            await asyncio.sleep(0.05)
+        assert (await run)["state"] == "done"
+        assert len(waits) >= 5 and max(waits) < 0.5, \
+            f"codeAction took up to {max(waits):.2f} s during the first run ({len(waits)} asked)"
+    finally:
+        await fresh.stop()
+
+
+@pytest.mark.timing
 async def test_client_that_never_answers_apply_edit_times_out_and_server_stays_responsive(session: Session):
     session.models.reset()
     session.models.script(Reply(text=FIXED, prompt_tokens=50, completion_tokens=5), model="gpt-4o")
@@ -138,6 +162,7 @@ async def test_client_that_never_answers_apply_edit_times_out_and_server_stays_r
     assert await session.code_actions(uri, SECOND)
 
 
+@pytest.mark.timing
 async def test_several_runs_at_once_while_code_actions_stay_fast(session: Session):
     session.models.reset()
     uri_a = session.open("many_a.py", SOURCE)
