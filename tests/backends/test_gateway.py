@@ -66,6 +66,7 @@ async def test_price_override_beats_litellm_map(model_server):
     assert done.cost_usd == pytest.approx(0.002, abs=1e-12)
 
 
+@pytest.mark.timing
 async def test_rate_limit_is_retried_then_succeeds(model_server):
     model_server.script(Reply(status=429, retry_after=0.05), Reply(text="fixed"), model="gpt-4o-mini")
     t0 = time.monotonic()
@@ -77,6 +78,7 @@ async def test_rate_limit_is_retried_then_succeeds(model_server):
     assert len(model_server.requests) == 2  # litellm/openai did not retry on their own
 
 
+@pytest.mark.timing
 async def test_long_retry_after_moves_to_next_model(model_server):
     model_server.script(Reply(status=429, retry_after=3600), model="gpt-4o-mini")
     model_server.script("from mid", model="claude-haiku")
@@ -97,6 +99,7 @@ async def test_server_errors_exhaust_retries_then_fall_back(model_server):
     assert [a.outcome for a in done.attempts] == ["server_error"] * 3 + ["ok"]
 
 
+@pytest.mark.timing
 async def test_timeout_moves_to_next_model_without_retry(model_server):
     model_server.script(Reply(text="late", delay_first_byte=2.0), model="slow")
     model_server.script("quick", model="fast")
@@ -179,6 +182,7 @@ async def test_ollama_chat_provider(model_server):
     assert seen == sorted(seen) and seen
 
 
+@pytest.mark.timing
 async def test_cancellation_mid_stream_is_prompt(model_server):
     model_server.script(Reply(text="x" * 40, chunks=40, chunk_delay=0.2))
     tokens: list[int] = []

@@ -58,6 +58,7 @@ async def test_a_fix_that_fails_the_modules_test_is_rejected_and_the_next_tier_a
     assert (session.root / "stats.py").read_text() == LAST  # the server edits the buffer, not the file
 
 
+@pytest.mark.timing
 async def test_code_actions_stay_fast_while_a_slow_suite_runs(session: Session):
     session.models.reset()
     slow = "def double(x):\n    return x * 2\n"
