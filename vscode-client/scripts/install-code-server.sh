@@ -9,20 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../e2e"
 PY=${PYTHON:-python3}
 
-missing=()
-for pkg in chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev pkg-config; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "install-code-server: apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "install-code-server: not root or no apt-get: ${missing[*]} not installed" >&2
-    exit 1
-  fi
-fi
+bash ../../scripts/install-system.sh code-server
 
 NPM_CLI=${NPM_CLI:-/usr/lib/node_modules/npm/bin/npm-cli.js}
 [ -f "$NPM_CLI" ] || NPM_CLI=$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js

@@ -12,7 +12,8 @@ from server_session import Reply, Session
 
 from .matrix import EXPECTED, FIXED, SOURCE, _args, _configure, _consistent, _run_fault
 
-pytestmark = pytest.mark.asyncio(loop_scope="package")
+# one server for the whole folder (conftest.py), so one xdist worker runs the folder, in order
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.xdist_group("tests/lsp/faults")]
 
 
 async def test_backend_refusing_connections_falls_back_to_the_next_tier(session: Session):

@@ -12,7 +12,8 @@ from server_session import Reply, Session, start_session
 
 from .matrix import EXPECTED, FIXED, SOURCE, _args, _consistent
 
-pytestmark = pytest.mark.asyncio(loop_scope="package")
+# one server for the whole folder (conftest.py), so one xdist worker runs the folder, in order
+pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.xdist_group("tests/lsp/faults")]
 
 
 async def test_locked_ledger_waits_for_the_lock_and_records(session: Session):
