@@ -24,7 +24,7 @@ from routerls.backends import tools as tools_mod
 from routerls.backends.local import models as local_models
 from routerls.config import Config, Debate, ModelEntry, Price
 from routerls.conversation import Transcripts, Turn, messages_for
-from routerls.holds import Holds
+from routerls.holds import Holds, within_daily_calls
 from routerls.planning import Plan
 from routerls.request import RunRequest, checked_request, new_file_allowed
 from routerls.router import Spend, chain, parse_tags, strongest
@@ -71,11 +71,14 @@ class _Run:
     attempts: list = attrs.Factory(list)  # gateway.Attempt, one ledger row each
     checked: dict[int, str] = attrs.Factory(dict)  # attempt index → what its checks said
     entry: ModelEntry | None = None  # the model asked last
+    entry_tier: str | None = None  # its tier, where the chain does not say (a debate's steps)
     sent: Any = None  # the prompt as it left for that model
     steps: int = 0  # escalations so far
 
     def tier_of(self, entry: ModelEntry | None) -> str:
         """The tier `entry` is asked on: its place in the chain, else the plan's tier."""
+        if entry is not None and entry is self.entry and self.entry_tier is not None:
+            return self.entry_tier
         return next((t for t, e in self.remaining if e == entry), self.plan.decision.tier)
 
 
@@ -197,13 +200,17 @@ class Engine:
 
         run = _Run(request_id, req, plan, Redactor(self.config.redact.patterns,
                                                    dotenv=is_dotenv(req.path), language=req.language_id))
-        await self._available(run)
-        if not run.remaining:
-            return self._finish(run, "error", message="; ".join(run.notes))
-        debate = self.config.debate.get(plan.action.task)
-        if debate is not None and not plan.decision.pinned and not plan.action.is_code:
-            return await self._debate(run, debate, on_progress)
-        return await self._attempt_loop(run, on_progress)
+        try:
+            await self._available(run)
+            if not run.remaining:
+                return self._finish(run, "error", message="; ".join(run.notes))
+            debate = self.config.debate.get(plan.action.task)
+            if debate is not None and not plan.decision.pinned and not plan.action.is_code:
+                return await self._debate(run, debate, on_progress)
+            return await self._attempt_loop(run, on_progress)
+        except asyncio.CancelledError:
+            self._cancelled(run)
+            raise
 
     async def _plan_run(self, req: RunRequest) -> tuple[RunRequest, Plan, str]:
         """The request checked and routed, with a fresh request id; what cannot run as asked
@@ -228,14 +235,13 @@ class Engine:
         it) and less the models whose calls for today are used up."""
         d = run.plan.decision
         prepared = await availability.prepare(self.config, d.tier, chain(self.config, d), pinned=d.pinned)
-        run.remaining, capped = self._within_daily_calls(list(prepared.chain))
+        run.remaining, capped = within_daily_calls(self.ledger, list(prepared.chain))
         run.notes = [*prepared.notes, *capped]
         run.entry = run.remaining[0][1] if run.remaining else None
 
     async def _attempt_loop(self, run: _Run, on_progress: Progress | None) -> RunResult:
         """Ask the chain (the gateway falls back past calls that fail) until an answer passes
-        its checks; a rejected answer escalates (`_escalate`). A cancel is recorded as an
-        attempt of the model it stopped, and the holds settle."""
+        its checks; a rejected answer escalates (`_escalate`); a cancel is `run`'s (`_cancelled`)."""
         from routerls.backends import litellm as gateway
 
         history = self.transcripts.history(run.req.path) if run.req.follow_up else ()
@@ -246,30 +252,34 @@ class Engine:
             if on_progress is not None and run.entry is not None:
                 on_progress(run.entry.name, tokens)
 
-        try:
-            while run.remaining:
-                try:
-                    completion = await complete(
-                        [], run.remaining, self.config.gateway, on_token=progress,
-                        on_attempt=run.attempts.append,
-                        prompt_for=lambda entry: self._prompt_for(run, entry, history))
-                except gateway.GatewayError as exc:
-                    return self._finish(run, "error",
-                                        message="; ".join([*run.notes, f"every model failed: {exc}"]))
-                done = await self._judge(run, completion)
-                if done is None:
-                    done = self._escalate(run, completion, max_steps)
-                if done is not None:
-                    return done
-            return self._finish(run, "error", message="; ".join([*run.notes, "no model left to try"]),
-                                checked=run.checked)
-        except asyncio.CancelledError:
-            entry = run.entry
+        while run.remaining:
+            try:
+                completion = await complete(
+                    [], run.remaining, self.config.gateway, on_token=progress,
+                    on_attempt=run.attempts.append,
+                    prompt_for=lambda entry: self._prompt_for(run, entry, history))
+            except gateway.GatewayError as exc:
+                return self._finish(run, "error",
+                                    message="; ".join([*run.notes, f"every model failed: {exc}"]))
+            done = await self._judge(run, completion)
+            if done is None:
+                done = self._escalate(run, completion, max_steps)
+            if done is not None:
+                return done
+        return self._finish(run, "error", message="; ".join([*run.notes, "no model left to try"]),
+                            checked=run.checked)
+
+    def _cancelled(self, run: _Run) -> None:
+        """A cancel after the hold — while a runtime starts, a model answers or a debate runs —
+        is recorded as an attempt of the model it stopped (before one was asked, like a blocked
+        request, as nothing), and the holds settle."""
+        from routerls.backends import litellm as gateway
+
+        if run.entry is not None:
             run.attempts.append(gateway.Attempt(
-                tier=run.tier_of(entry), model=entry.model if entry else "", outcome="cancelled",
+                tier=run.tier_of(run.entry), model=run.entry.model, outcome="cancelled",
                 error="cancelled by the user", latency_ms=(time.perf_counter() - run.started) * 1000))
-            self._record(run.request_id, run.plan, run.attempts, checked=run.checked)
-            raise
+        self._record(run.request_id, run.plan, run.attempts, checked=run.checked)
 
     def _prompt_for(self, run: _Run, entry: ModelEntry, history: Sequence[Turn]):
         """The prompt as it leaves for `entry`, kept on `run` for the transcript. Small local
@@ -325,6 +335,7 @@ class Engine:
         from routerls.backends import litellm as gateway
 
         def prompt_for(tier: str, entry: ModelEntry, critique: list[dict[str, str]]):
+            run.entry, run.entry_tier = entry, tier
             messages = [*messages_for(run.plan.action, run.plan.context, run.plan.instruction, entry),
                         *critique]
             return self._outgoing(run.request_id, tier, messages, run.redactor)
@@ -336,24 +347,6 @@ class Engine:
         self.transcripts.remember(run.req.path, run.plan.action.name, None, got.completion)
         return self._finish(run, "ok", edit=edits_mod.EditResult(markdown=got.text),
                             completion=got.completion, notes=got.notes)
-
-    def _within_daily_calls(self, pairs: list) -> tuple[list, list[str]]:
-        """Drop models whose `max_calls_per_day` is used up (a subscription plan's limit)."""
-        if self.ledger is None:
-            return pairs, []
-        kept, notes = [], []
-        for tier, entry in pairs:
-            limit = entry.max_calls_per_day
-            if limit is not None:
-                try:
-                    used = self.ledger.calls_today(entry.model)
-                except Exception:  # noqa: BLE001  # an unreadable ledger must not stop the run
-                    used = 0
-                if used >= limit:
-                    notes.append(f"{entry.name} has used its {limit} calls for today")
-                    continue
-            kept.append((tier, entry))
-        return kept, notes
 
     def _finish(self, run: _Run, outcome: str, *, edit=None, completion=None,
                 message: str | None = None, notes: Sequence[str] = (),

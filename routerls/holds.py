@@ -1,4 +1,5 @@
-"""Budget holds: what a request in flight keeps of the budget until the ledger has its cost.
+"""Budget holds: what a request in flight keeps of the budget until the ledger has its cost
+(and `within_daily_calls`: the models whose daily call cap the ledger says is used up).
 
 A request holds its estimate from routing until its rows are written, so concurrent requests —
 in this process or any other using the same ledger — see each other's money before it is
@@ -102,3 +103,22 @@ class Holds:
         self.reserved.pop(request_id, None)
         for held in self._steps.pop(request_id, ()):
             self.release_one(ledger, held)
+
+
+def within_daily_calls(ledger, pairs: list) -> tuple[list, list[str]]:
+    """Drop models whose `max_calls_per_day` is used up (a subscription plan's limit)."""
+    if ledger is None:
+        return pairs, []
+    kept, notes = [], []
+    for tier, entry in pairs:
+        limit = entry.max_calls_per_day
+        if limit is not None:
+            try:
+                used = ledger.calls_today(entry.model)
+            except Exception:  # noqa: BLE001  # an unreadable ledger must not stop the run
+                used = 0
+            if used >= limit:
+                notes.append(f"{entry.name} has used its {limit} calls for today")
+                continue
+        kept.append((tier, entry))
+    return kept, notes

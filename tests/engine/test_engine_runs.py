@@ -116,3 +116,39 @@ async def test_a_cancel_records_the_model_it_stopped_and_settles_the_hold(tmp_pa
         ("cheap", "openai/cheap-a", "rate_limited", "HTTP 429"),
         ("cheap", "openai/cheap-b", "cancelled", "cancelled by the user")]
     assert ledger.held() == 0 and engine.reserved == {}
+
+
+async def test_a_cancel_while_the_debate_revises_records_both_steps_and_settles_the_hold(tmp_path):
+    engine, fake, ledger = make_engine(tmp_path, "debate: {explain: {draft: cheap, revise: mid}}\n")
+    fake.script("openai/cheap-a", Answer("Draft: it multiplies."))
+    fake.script("openai/mid-a", Hang())
+    task = asyncio.create_task(engine.run(request(tmp_path, action="explain")))
+    while not fake.models_asked()[1:]:
+        await asyncio.sleep(0.01)
+    assert ledger.held() > 0
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [(r.tier, r.model, r.outcome) for r in ledger.rows()] == [
+        ("cheap", "openai/cheap-a", "ok"), ("mid", "openai/mid-a", "cancelled")]
+    assert ledger.held() == 0 and engine.reserved == {}
+
+
+async def test_a_cancel_before_any_model_is_asked_releases_the_hold(tmp_path, monkeypatch):
+    """While the chain is being made ready (the embedded runtime can take seconds to start)."""
+    engine, fake, ledger = make_engine(tmp_path)
+    preparing = asyncio.Event()
+
+    async def slow_prepare(*args, **kwargs):
+        preparing.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr("routerls.engine.availability.prepare", slow_prepare)
+    task = asyncio.create_task(engine.run(request(tmp_path)))
+    await asyncio.wait_for(preparing.wait(), 10)
+    assert ledger.held() > 0
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # no model was called: like a blocked request, no row; the hold is released, not left to expire
+    assert fake.asked == [] and ledger.rows() == [] and ledger.held() == 0 and engine.reserved == {}
