@@ -15,7 +15,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -108,26 +108,28 @@ def _lib() -> ModuleType:
         return litellm
 
 
-_tokenizers_loaded = False
+_tokenizers_for: set[str] = set()  # model ids whose tokenizer `warm` has loaded
 
 
-def warm() -> None:
-    """Import litellm and load its tokenizers now (the server calls this on a background thread
-    after start-up). The first call counts tokens, and tiktoken reading its tables then takes
-    about a second of the event loop's thread, with no codeAction answered meanwhile."""
-    global _tokenizers_loaded
+def warm(models: Iterable[str] = ()) -> None:
+    """Import litellm, and load the tokenizers of `models` (the server calls this on a thread
+    after start-up with the config's models). Otherwise the first call to each model counts
+    tokens with a tokenizer not yet read: tiktoken's tables take up to a second of the event
+    loop's thread, with no codeAction answered meanwhile (cl100k 40 MB, gpt-4o's o200k 70 MB)."""
     lib = _lib()
     with _litellm_lock:
-        if not _tokenizers_loaded:
-            lib.token_counter(model="gpt-4o", messages=[{"role": "user", "content": "warm"}])
-            _tokenizers_loaded = True
+        for model in dict.fromkeys(models):
+            if model not in _tokenizers_for:
+                with contextlib.suppress(Exception):  # a model litellm cannot count: at call time
+                    lib.token_counter(model=model, messages=[{"role": "user", "content": "warm"}])
+                _tokenizers_for.add(model)
 
 
 async def loaded() -> None:
-    """`warm` done, without blocking the event loop: a run that comes while the warm thread is
-    still importing litellm would otherwise wait for the import lock on the loop's thread, and
-    no codeAction or hover would be answered for those seconds."""
-    if not _tokenizers_loaded:
+    """litellm imported, and no `warm` still loading tokenizers, without blocking the event
+    loop: a run that comes while the warm thread is at work would otherwise wait for the lock on
+    the loop's thread, and no codeAction or hover would be answered for those seconds."""
+    if _litellm is None or _litellm_lock.locked():
         await asyncio.to_thread(warm)
 
 

@@ -59,7 +59,7 @@ def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
             # afterwards keep the collector from walking them
             gc.disable()
             try:
-                gateway.warm()
+                gateway.warm(e.model for t in ls.config.tiers.values() for e in t.models if e.model)
             finally:
                 gc.freeze()
                 gc.enable()

@@ -67,10 +67,11 @@ async def test_unopened_uris_must_be_small_regular_files_of_the_workspace(sessio
         result = await session.run({"action": "explain", "uri": uri, "version": None, "range": WHOLE})
         assert result["state"] == "error" and expected in result["message"], (uri, result)
     assert not session.models.requests  # nothing was sent anywhere
-    # litellm alone brings the server to ~215 MB; the refused reads add nothing to the peak
-    # (the unbounded read of /dev/zero grew it to 22 GB before the kernel killed it)
+    # litellm and the tokenizers of the config's models (cl100k 40 MB, gpt-4o's o200k 70 MB, read
+    # at start-up) bring the server to ~330 MB; the refused reads add nothing to the peak (the
+    # unbounded read of /dev/zero grew it to 22 GB before the kernel killed it)
     peak = _peak_rss_mb(session.client._server.pid)
-    assert peak - before < 20 and peak < 300, (before, peak)
+    assert peak - before < 20 and peak < 400, (before, peak)
 
 
 async def test_an_unopened_file_of_the_workspace_within_the_limit_still_runs(session: Session):
