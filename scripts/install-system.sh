@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages the editor tests need, installed where missing, in one apt-get step.
 #   editors      Neovim 0.7.2, Emacs with eglot
-#   code-server  Chromium and the libraries code-server's native modules build against
+#   code-server  Chromium and the libraries code-server's native modules build against (Debian's
+#                SQLite among them: VS Code's sqlite3 module links it instead of compiling its own)
 #   all          both (scripts/test.sh: one apt-get before the installs that then run side by side,
 #                since two apt-get runs at once would fight over dpkg's lock)
 # Exits 3, naming the packages, when some are missing and this is not root with apt-get.
@@ -9,9 +10,10 @@
 set -euo pipefail
 case "${1:-all}" in
   editors) want=(neovim emacs-nox elpa-eglot) ;;
-  code-server) want=(chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev pkg-config) ;;
+  code-server) want=(chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev libsqlite3-dev
+                    pkg-config) ;;
   all) want=(neovim emacs-nox elpa-eglot chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev
-             pkg-config) ;;
+             libsqlite3-dev pkg-config) ;;
   *) echo "usage: $0 [editors|code-server|all]" >&2; exit 2 ;;
 esac
 
