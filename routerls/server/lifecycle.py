@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -48,9 +49,7 @@ def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
 
     def warm() -> None:
         try:
-            from routerls.backends import (
-                availability,  # noqa: F401 - titles use it; keep its import off codeAction
-            )
+            from routerls.backends import availability  # titles use it too: off codeAction's path
             from routerls.backends import litellm as gateway
 
             started = time.perf_counter()
@@ -59,7 +58,10 @@ def initialized(ls: RouterServer, params: T.InitializedParams) -> None:
             # afterwards keep the collector from walking them
             gc.disable()
             try:
-                gateway.warm(e.model for t in ls.config.tiers.values() for e in t.models if e.model)
+                # the tokenizers of the models that can answer here (a cloud model without its key
+                # never counts tokens: no memory for its tables)
+                gateway.warm(e.model for t in ls.config.tiers.values() for e in t.models
+                             if e.model and availability.missing_key(e, os.environ) is None)
             finally:
                 gc.freeze()
                 gc.enable()
