@@ -173,7 +173,7 @@ class Engine:
         served = await tool_runs.serve(plan.tool, plan.action.name, req, plan.context.diagnostics,
                                        usual.models[0])
         if self.ledger is not None:
-            self.ledger.record([tool_runs.ledger_row(request_id, self.session, plan.action, served)])
+            self._write([tool_runs.ledger_row(request_id, self.session, plan.action, served)])
         if served.failure is not None:
             return served.failure
         return RunResult(request_id, plan, "ok", edit=edits_mod.EditResult(edits=served.edits),
@@ -397,22 +397,28 @@ class Engine:
     def _record(self, request_id: str, plan: Plan, attempts: Sequence, estimated: bool = False,
                 checked: dict[int, str] | None = None) -> None:
         """Write the request's rows and settle its reservations (its own in the same ledger
-        transaction as the rows). A ledger that cannot be written does not lose the answer: the
-        run goes on and `ledger_warning` tells the user."""
+        transaction as the rows)."""
         prompt = self._prompts.pop(request_id, None)
         if self.ledger is None or not attempts:
             self.holds.release(self.ledger, request_id)
             return
         self.holds.settle_steps(self.ledger, request_id)
         from routerls.backends import litellm as gateway
-        from routerls.ledger import LedgerError, LedgerRow
+        from routerls.ledger import LedgerRow
 
         best = strongest(self.config)
+        self._write(LedgerRow.from_attempts(
+            attempts, request_id=request_id, session=self.session, action=plan.action.name,
+            task=plan.action.task, counterfactual=lambda i, o: gateway.cost_usd(best, i, o),
+            estimated=estimated, prompt=prompt, checks=checked or {}), release=request_id)
+
+    def _write(self, rows: Sequence, release: str | None = None) -> None:
+        """A ledger that cannot be written does not lose the answer: the run goes on and
+        `ledger_warning` tells the user."""
+        from routerls.ledger import LedgerError
+
         try:
-            self.ledger.record(LedgerRow.from_attempts(
-                attempts, request_id=request_id, session=self.session, action=plan.action.name,
-                task=plan.action.task, counterfactual=lambda i, o: gateway.cost_usd(best, i, o),
-                estimated=estimated, prompt=prompt, checks=checked or {}), release=request_id)
+            self.ledger.record(rows, release=release)
         except LedgerError as exc:
             import logging
 
