@@ -78,7 +78,7 @@ if [ $# -gt 0 ]; then exec .venv/bin/python -m pytest -q "$@"; fi
 # (tests/conftest.py); then the tests marked `timing`, one at a time, on a machine left quiet.
 rc=0
 say "pytest: the suite but the timing tests, on ${ROUTERLS_TEST_WORKERS:-3} workers"
-.venv/bin/python -m pytest -q -n "${ROUTERLS_TEST_WORKERS:-3}" --dist loadgroup -m "not timing" || rc=$?
+.venv/bin/python -m pytest -q -n "${ROUTERLS_TEST_WORKERS:-3}" --dist loadfile -m "not timing" || rc=$?
 say "pytest: the timing tests, one at a time"
 .venv/bin/python -m pytest -q -m timing || { r=$?; [ "$rc" != 0 ] || rc=$r; }
 say "done (exit $rc)"

@@ -49,14 +49,26 @@ def _private_data_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ROUTERLS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    """For scripts/test.sh's parallel run (`-n … --dist loadgroup`): a file's tests stay on one
-    worker, in order (a module's tests often share one server), unless the file names a larger
-    group itself (`xdist_group`: tests/lsp/faults/, the two that package vscode-client/)."""
-    for item in items:
-        if not any(item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(item.path.relative_to(config.rootpath).as_posix()))
+# Files that must share one xdist worker (and run there in order) with others: the fault matrix
+# has one server for the whole folder (its conftest.py; the last file checks the ledger all of
+# them left), and the two editor files that build and package vscode-client/ (routerls.vsix).
+SHARED_WORKER = {"tests/lsp/faults/": "tests/lsp/faults",
+                 "tests/editors/test_editor_vscode.py": "vscode-client",
+                 "tests/editors/test_editor_codeserver.py": "vscode-client"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """scripts/test.sh's parallel run: a file's tests go to one worker, in order (a module's
+    tests often share one server), and the files of `SHARED_WORKER` go together. (xdist's own
+    `xdist_group` marks are not applied under pytest 9.2: the node ids never get their group.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFiles(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return next((group for prefix, group in SHARED_WORKER.items() if path.startswith(prefix)), path)
+
+    return SharedFiles(config, log)
 
 
 def pytest_configure(config):

@@ -27,12 +27,8 @@ _missing = [what for what, there in (
     ("vscode-client/node_modules", (CLIENT / "node_modules" / ".bin" / "esbuild").exists()),
 ) if not there]
 
-pytestmark = [
-    # builds and packages vscode-client/ (routerls.vsix) like test_editor_vscode.py: one worker runs both
-    pytest.mark.xdist_group("vscode-client"),
-    pytest.mark.skipif(bool(_missing),
-                       reason=f"not installed: {', '.join(_missing)}; run vscode-client/scripts/install-code-server.sh"),
-]
+pytestmark = pytest.mark.skipif(
+    bool(_missing), reason=f"not installed: {', '.join(_missing)}; run vscode-client/scripts/install-code-server.sh")
 
 TESTS = 10
 

@@ -16,8 +16,6 @@ import pytest
 CLIENT = Path(__file__).resolve().parents[2] / "vscode-client"
 
 pytestmark = [
-    # builds and packages vscode-client/ (routerls.vsix) like test_editor_codeserver.py: one worker runs both
-    pytest.mark.xdist_group("vscode-client"),
     pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None,
                        reason="node/npm not installed (scripts/install-editors.sh needs Node 20)"),
     pytest.mark.skipif(not (CLIENT / "node_modules" / ".bin" / "esbuild").exists(),

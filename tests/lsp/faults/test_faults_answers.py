@@ -8,8 +8,7 @@ from server_session import Reply, Session
 
 from .matrix import EXPECTED, SOURCE, _consistent, _run_fault
 
-# one server for the whole folder (conftest.py), so one xdist worker runs the folder, in order
-pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.xdist_group("tests/lsp/faults")]
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 async def test_malformed_json_falls_back(session: Session):

@@ -12,8 +12,7 @@ from server_session import Reply, Session
 
 from .matrix import EXPECTED, FIXED, SOURCE, _args, _configure, _consistent, _run_fault
 
-# one server for the whole folder (conftest.py), so one xdist worker runs the folder, in order
-pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.xdist_group("tests/lsp/faults")]
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 async def test_backend_refusing_connections_falls_back_to_the_next_tier(session: Session):

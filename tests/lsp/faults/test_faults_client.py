@@ -12,8 +12,7 @@ from server_session import Reply, Session
 
 from .matrix import EXPECTED, FIXED, SLOW, SOURCE, _args, _consistent
 
-# one server for the whole folder (conftest.py), so one xdist worker runs the folder, in order
-pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.xdist_group("tests/lsp/faults")]
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 async def test_document_closed_while_its_action_runs_is_not_edited(session: Session):

@@ -9,8 +9,7 @@ from server_session import Reply, Session
 
 from .matrix import FIXED, SOURCE, _args, _configure
 
-# one server for the whole folder (conftest.py), so one xdist worker runs the folder, in order
-pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.xdist_group("tests/lsp/faults")]
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 async def test_config_file_deleted_while_running_keeps_the_last_good_config(session: Session):

@@ -14,8 +14,7 @@ from server_session import Reply, Session, start_session
 
 from .matrix import EXPECTED, FIXED, SOURCE, _args, _configure, _run_fault
 
-# one server for the whole folder (conftest.py), so one xdist worker runs the folder, in order
-pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.xdist_group("tests/lsp/faults")]
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 # --- an editor that counts columns the way LSP does, independent of routerls.text -------------

@@ -12,8 +12,7 @@ from server_session import Reply, Session, start_session
 
 from .matrix import EXPECTED, FIXED, SOURCE, _args, _consistent
 
-# one server for the whole folder (conftest.py), so one xdist worker runs the folder, in order
-pytestmark = [pytest.mark.asyncio(loop_scope="package"), pytest.mark.xdist_group("tests/lsp/faults")]
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 
 
 async def test_locked_ledger_waits_for_the_lock_and_records(session: Session):
