@@ -94,6 +94,9 @@ def _lib() -> ModuleType:
             return _litellm
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_TELEMETRY", "False")
+        # litellm fetches the tokenizers of llama-2/-3 and cohere model names from the Hugging
+        # Face hub; offline it counts their tokens with tiktoken instead (nothing leaves the machine)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         started = time.perf_counter()
         import litellm
 
