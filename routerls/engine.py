@@ -258,8 +258,8 @@ class Engine:
                     [], run.remaining, self.config.gateway, on_token=progress,
                     on_attempt=run.attempts.append,
                     prompt_for=lambda entry: self._prompt_for(run, entry, history))
-            except gateway.GatewayError as exc:
-                return self._finish(run, "error",
+            except gateway.GatewayError as exc:  # an earlier rejection's checks stay recorded
+                return self._finish(run, "error", checked=run.checked,
                                     message="; ".join([*run.notes, f"every model failed: {exc}"]))
             done = await self._judge(run, completion)
             if done is None:

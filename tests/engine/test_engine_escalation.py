@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from engine_setup import BROKEN, REFACTORED, SOURCE, fenced, make_engine, request, rows_of
-from fake_gateway import Answer
+from fake_gateway import Answer, Fail
 
 from routerls.edits import apply_edits
 
@@ -99,3 +99,16 @@ async def test_a_pinned_tier_escalates_within_itself_only(tmp_path, tier):
         assert result.outcome == "error" and result.message.endswith("no model left to try")
         assert fake.models_asked() == [("mid", "openai/mid-a")]
         assert rows_of(ledger) == [("mid", "openai/mid-a", "bad_output")]
+
+
+async def test_the_rejections_checks_stay_recorded_when_every_stronger_model_then_fails(tmp_path):
+    engine, fake, ledger = make_engine(tmp_path, refactor="cheap")
+    fake.script("openai/cheap-a", Answer(fenced("import os\n" + REFACTORED)))  # a new F401
+    fake.script("openai/mid-a", Fail("server_error", "HTTP 500"))
+    fake.script("openai/frontier-a", Fail("server_error", "HTTP 500"))
+    result = await engine.run(request(tmp_path))
+    assert result.outcome == "error" and "every model failed" in result.message
+    rows = ledger.rows()
+    assert [r.outcome for r in rows] == ["bad_output", "server_error", "server_error"]
+    assert "F401" in rows[0].error and rows[0].checks  # what rejected it, not lost with the failure
+    assert ledger.held() == 0 and engine.reserved == {}
