@@ -8,12 +8,12 @@
 # Exits 3, naming the packages, when some are missing and this is not root with apt-get.
 # Only the package registries are used.
 set -euo pipefail
+EDITORS=(neovim emacs-nox elpa-eglot)
+CODE_SERVER=(chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev libsqlite3-dev pkg-config)
 case "${1:-all}" in
-  editors) want=(neovim emacs-nox elpa-eglot) ;;
-  code-server) want=(chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev libsqlite3-dev
-                    pkg-config) ;;
-  all) want=(neovim emacs-nox elpa-eglot chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev
-             libsqlite3-dev pkg-config) ;;
+  editors) want=("${EDITORS[@]}") ;;
+  code-server) want=("${CODE_SERVER[@]}") ;;
+  all) want=("${EDITORS[@]}" "${CODE_SERVER[@]}") ;;
   *) echo "usage: $0 [editors|code-server|all]" >&2; exit 2 ;;
 esac
 
