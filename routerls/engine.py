@@ -71,14 +71,12 @@ class _Run:
     attempts: list = attrs.Factory(list)  # gateway.Attempt, one ledger row each
     checked: dict[int, str] = attrs.Factory(dict)  # attempt index → what its checks said
     entry: ModelEntry | None = None  # the model asked last
-    entry_tier: str | None = None  # its tier, where the chain does not say (a debate's steps)
+    entry_tier: str | None = None  # its tier where the chain does not say it (a debate's steps)
     sent: Any = None  # the prompt as it left for that model
     steps: int = 0  # escalations so far
 
     def tier_of(self, entry: ModelEntry | None) -> str:
         """The tier `entry` is asked on: its place in the chain, else the plan's tier."""
-        if entry is not None and entry is self.entry and self.entry_tier is not None:
-            return self.entry_tier
         return next((t for t, e in self.remaining if e == entry), self.plan.decision.tier)
 
 
@@ -277,7 +275,7 @@ class Engine:
 
         if run.entry is not None:
             run.attempts.append(gateway.Attempt(
-                tier=run.tier_of(run.entry), model=run.entry.model, outcome="cancelled",
+                tier=run.entry_tier or run.tier_of(run.entry), model=run.entry.model, outcome="cancelled",
                 error="cancelled by the user", latency_ms=(time.perf_counter() - run.started) * 1000))
         self._record(run.request_id, run.plan, run.attempts, checked=run.checked)
 
