@@ -27,13 +27,8 @@ _missing = [what for what, there in (
     ("vscode-client/node_modules", (CLIENT / "node_modules" / ".bin" / "esbuild").exists()),
 ) if not there]
 
-pytestmark = [
-    pytest.mark.skipif(bool(_missing),
-                       reason=f"not installed: {', '.join(_missing)}; run vscode-client/scripts/install-code-server.sh"),
-    # the scripts' own budget (timeout=480 below), not pytest's 120 s default: code-server and
-    # Chromium beside two other test workers on 2 cores once took over 120 s (54-67 s alone)
-    pytest.mark.timeout(480),
-]
+pytestmark = pytest.mark.skipif(
+    bool(_missing), reason=f"not installed: {', '.join(_missing)}; run vscode-client/scripts/install-code-server.sh")
 
 TESTS = 10
 
