@@ -30,6 +30,7 @@ FIXED = "```python\ndef second():\n    return 22\n```"
 async def session(tmp_path_factory):
     s = await start_session(tmp_path_factory.mktemp("runs"),
                             initialization_options={"routerls": {"applyEditTimeoutS": 1.5}})
+    await s.until_warm()  # the first run waits for litellm's warm-up; on a loaded machine > 15 s
     yield s
     await s.stop()
 
