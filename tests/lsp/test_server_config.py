@@ -35,7 +35,6 @@ async def test_importing_the_server_does_not_import_litellm():
 
 async def test_initialize_advertises_the_protocol_surface(session: Session):
     caps = session.init_result.capabilities
-    assert session.init_seconds < 3.0
     assert caps.code_action_provider.resolve_provider is True
     assert set(caps.code_action_provider.code_action_kinds) == {"quickfix", "refactor", "refactor.rewrite", "source"}
     assert set(caps.execute_command_provider.commands) == {"routerls.run", "routerls.report", "routerls.setStrategy",

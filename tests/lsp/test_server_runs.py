@@ -127,6 +127,8 @@ async def test_a_run_right_after_start_up_leaves_code_actions_answered(tmp_path)
     read its tables for the first token count)."""
     fresh = await start_session(tmp_path)
     try:
+        # start-up does not wait for litellm either (its import alone is ~3-5 s)
+        assert fresh.init_seconds < 3.0, f"initialize answered after {fresh.init_seconds:.2f} s"
         fresh.models.script(Reply(text=FIXED, **SLOW), model="gpt-4o")
         uri = fresh.open("first_run.py", SOURCE)
         run = asyncio.create_task(fresh.run(_args(uri)))
