@@ -38,26 +38,36 @@ pytestmark = [
 TESTS = 10
 
 
+def _e2e(env: dict[str, str]) -> tuple[int, str]:
+    """The script's exit status and output; on a timeout, what it printed until then (its TAP
+    names the step that hung), within pytest's own timeout so that the output is shown."""
+    try:
+        done = subprocess.run(["bash", str(CLIENT / "scripts" / "e2e-code-server.sh")], env=env, text=True,
+                              capture_output=True, timeout=240, stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired as exc:
+        said = [x.decode(errors="replace") if isinstance(x, bytes) else x or "" for x in (exc.stdout, exc.stderr)]
+        return -1, "".join(said) + "\n(timed out after 240 s)"
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.timeout(300)
 def test_extension_in_code_server():
     env = {**os.environ, "ROUTERLS_PYTHON": sys.executable, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    done = subprocess.run(["bash", str(CLIENT / "scripts" / "e2e-code-server.sh")], env=env, text=True,
-                          capture_output=True, timeout=480, stdin=subprocess.DEVNULL, check=False)
-    out = done.stdout + done.stderr
-    assert done.returncode == 0 and "# fail 0" in out and f"# pass {TESTS}" in out, out[-8000:]
+    code, out = _e2e(env)
+    assert code == 0 and "# fail 0" in out and f"# pass {TESTS}" in out, out[-8000:]
     shots = {p.name for p in (CLIENT / "test-results").glob("*.png")}
     assert {"01-spend-at-start.png", "04-fix-applied.png", "07-dashboard.png", "09-cancelled.png",
             "12-dashboard-refreshed.png"} <= shots, shots
 
 
+@pytest.mark.timeout(300)
 def test_restricted_mode_shows_what_was_ignored_and_runs_nothing():
     """VS Code's Workspace Trust on, the folder untrusted: the message names the workspace's program,
     offers no trust, and Format runs the user's ruff; trusting the folder brings routerls' offer."""
     env = {**os.environ, "ROUTERLS_PYTHON": sys.executable, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
            "ROUTERLS_E2E_FILES": "e2e/restricted.test.mjs"}
-    done = subprocess.run(["bash", str(CLIENT / "scripts" / "e2e-code-server.sh")], env=env, text=True,
-                          capture_output=True, timeout=480, stdin=subprocess.DEVNULL, check=False)
-    out = done.stdout + done.stderr
-    assert done.returncode == 0 and "# fail 0" in out and "# pass 2" in out, out[-8000:]
+    code, out = _e2e(env)
+    assert code == 0 and "# fail 0" in out and "# pass 2" in out, out[-8000:]
     shots = {p.name for p in (CLIENT / "test-results" / "restricted-mode").glob("*.png")}
     assert {"01-restricted-mode-message.png", "03-formatted-nothing-ran.png",
             "04-trust-offered-after-vscode-trust.png"} <= shots, shots

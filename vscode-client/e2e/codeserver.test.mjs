@@ -226,7 +226,13 @@ async function choose(title) {
   for (let i = 0; i < 20 && !(await focused.innerText().catch(() => "")).includes(title); i++) {
     await page.keyboard.press("ArrowDown");
   }
-  assert.match(await focused.innerText(), new RegExp(title.replace(/[()·]/g, ".")));
+  const got = await focused.innerText().catch((e) => `(no focused row: ${e.message.split("\n")[0]})`);
+  if (!got.includes(title)) {
+    const rows = await page.locator(".action-widget .monaco-list-row").allInnerTexts().catch(() => []);
+    await shot(`no-action-${title.replace(/\W+/g, "-")}`).catch(() => {});
+    await page.keyboard.press("Escape");
+    assert.fail(`${title} is not in the menu: focused ${JSON.stringify(got)}, rows ${JSON.stringify(rows)}`);
+  }
   await page.keyboard.press("Enter");
 }
 
