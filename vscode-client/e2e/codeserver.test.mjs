@@ -15,7 +15,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
-import { after, before, test } from "node:test";
+import { after, before, test as nodeTest } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -223,10 +223,16 @@ async function openActionMenu() {
 /** Pick a menu entry with the keyboard, as the mouse would leave a hover over the code behind it. */
 async function choose(title) {
   const focused = page.locator(".action-widget .monaco-list-row.focused");
-  for (let i = 0; i < 20 && !(await focused.innerText().catch(() => "")).includes(title); i++) {
-    await page.keyboard.press("ArrowDown");
+  let got = "";
+  // a menu refreshed under the key (new results for the same request) would send Enter to the
+  // editor, where it replaces the selection: press it only on a menu that has held still
+  for (let round = 0; round < 3 && !got.includes(title); round++) {
+    for (let i = 0; i < 20 && !(await focused.innerText().catch(() => "")).includes(title); i++) {
+      await page.keyboard.press("ArrowDown");
+    }
+    await page.waitForTimeout(300);
+    got = await focused.innerText().catch((e) => `(no focused row: ${e.message.split("\n")[0]})`);
   }
-  const got = await focused.innerText().catch((e) => `(no focused row: ${e.message.split("\n")[0]})`);
   if (!got.includes(title)) {
     const rows = await page.locator(".action-widget .monaco-list-row").allInnerTexts().catch(() => []);
     await shot(`no-action-${title.replace(/\W+/g, "-")}`).catch(() => {});
@@ -234,6 +240,7 @@ async function choose(title) {
     assert.fail(`${title} is not in the menu: focused ${JSON.stringify(got)}, rows ${JSON.stringify(rows)}`);
   }
   await page.keyboard.press("Enter");
+  await page.locator(".action-widget .monaco-list-row").first().waitFor({ state: "hidden", timeout: 5000 });
 }
 
 // --- set-up --------------------------------------------------------------------------------
@@ -309,6 +316,19 @@ after(async () => {
 });
 
 // --- the tests, in the order a user would meet them -----------------------------------------
+
+/** A test that leaves a screenshot of the page as it failed (`FAILED-<first words>.png`): the
+ * steps share one page, so the picture of the first failure tells what the later ones met. */
+function test(name, fn) {
+  return nodeTest(name, async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      if (page) await shot(`FAILED-${name.split(/\W+/).slice(0, 4).join("-")}`).catch(() => {});
+      throw e;
+    }
+  });
+}
 
 test("the status bar shows today's spend at start", async () => {
   await openFile("area.py");
