@@ -201,8 +201,9 @@ async function selectFromLine(from) {
   assert.fail(`nothing selected from line ${from}: ${await selection.innerText().catch(() => "no selection status")}`);
 }
 
-/** Ctrl+. and the titles of the actions the menu lists. */
-async function openActionMenu() {
+/** Select from line `from` to the end, Ctrl+. and the titles of the actions the menu lists. */
+async function openActionMenu(from) {
+  await selectFromLine(from);
   const bulb = page.locator('.part.editor .lightBulbWidget, .part.editor [class*="codicon-gutter-lightbulb"]');
   await bulb.first().waitFor({ state: "visible", timeout: 20000 }).catch(async (e) => {
     fs.writeFileSync(path.join(SHOTS, "dom.html"), await page.content());
@@ -211,20 +212,25 @@ async function openActionMenu() {
   });
   const menu = page.locator(".action-widget");
   // Ctrl+. goes to whatever has the keyboard: a notification that just closed (the previous
-  // run's progress) can leave it nowhere, so give the editor the focus and ask again once; the
-  // last try clicks the light bulb, which opens the same menu wherever the keyboard is
+  // run's progress) can leave it nowhere, so give the editor the focus and ask again; the last
+  // try clicks the light bulb, which opens the same menu wherever the keyboard is. Between tries
+  // Escape closes what the last one left half open, and, in the editor, also drops the selection
+  // (a fresh-clone CI run then met a menu without Fix, for a cursor on the last line): select again
   const tries = [
-    [8000, () => page.keyboard.press("Control+.")],
-    [8000, () => page.keyboard.press("Control+.")],
+    [15000, () => page.keyboard.press("Control+.")],
+    [15000, () => page.keyboard.press("Control+.")],
     [20000, () => bulb.first().click()],
   ];
-  for (const [wait, ask] of tries) {
+  for (const [i, [wait, ask]] of tries.entries()) {
+    if (i) {
+      await page.keyboard.press("Escape");
+      await selectFromLine(from);
+    }
     await page.locator(".part.editor .monaco-editor.focused, .part.editor .monaco-editor textarea").first().focus();
     await ask();
     const shown = await menu.locator(".monaco-list-row").first().waitFor({ state: "visible", timeout: wait })
       .then(() => true, () => false);
     if (shown) break;
-    await page.keyboard.press("Escape");
   }
   await menu.locator(".monaco-list-row").first().waitFor({ state: "visible", timeout: 1000 }).catch(async (e) => {
     fs.writeFileSync(path.join(SHOTS, "dom-no-menu.html"), await page.content());
@@ -364,8 +370,7 @@ test("Ctrl+. lists the actions with tier and model; Fix runs on mid, the status 
   await script({ rules: [{ contains: "Fix the problems", reply: { text: fence(FIXED_JSON, "json"), chunks: 8, chunk_delay: 0.3, prompt_tokens: tokensIn, completion_tokens: tokensOut } }] });
   await openFile("circle.json");
   await page.locator(".part.editor .squiggly-error").first().waitFor({ state: "attached", timeout: 30000 });
-  await selectFromLine(1);
-  const titles = await openActionMenu();
+  const titles = await openActionMenu(1);
   for (const t of ["AI: Fix (mid · rl-mid)", "AI: Explain (cheap · rl-cheap)", "AI: Refactor (mid · rl-mid)",
     "AI: Add docstring (local · local-coder)"]) {
     assert.ok(titles.some((x) => x.includes(t)), `${t} in the menu: ${JSON.stringify(titles)}`);
@@ -383,8 +388,7 @@ test("Ctrl+. lists the actions with tier and model; Fix runs on mid, the status 
 test("Add docstring inserts the docstring", async () => {
   await script({ rules: [{ contains: "docstrings", reply: { text: fence(DOCUMENTED), prompt_tokens: 300, completion_tokens: 30 } }] });
   await openFile("area.py");
-  await selectFromLine(4);
-  await openActionMenu();
+  await openActionMenu(4);
   await choose("AI: Add docstring (local · local-coder)");
   await expectEditorText(SOURCE.replace(FUNCTION, DOCUMENTED));
   await expectStatus(idle()); // the local tier costs nothing
@@ -396,8 +400,7 @@ test("Add docstring inserts the docstring", async () => {
 test("Explain opens its markdown rendered beside the code", async (t) => {
   const tokensIn = 400, tokensOut = 50;
   await script({ rules: [{ contains: "Explain what the selected code", reply: { text: EXPLANATION, prompt_tokens: tokensIn, completion_tokens: tokensOut } }] });
-  await selectFromLine(4);
-  await openActionMenu();
+  await openActionMenu(4);
   await choose("AI: Explain (cheap · rl-cheap)");
   const tab = page.locator(".part.editor .tab").filter({ hasText: /Preview explain-/ });
   // In fresh-clone CI runs (3 of 4 on 2026-12-03; never when run alone) the Explain chosen right
@@ -407,8 +410,7 @@ test("Explain opens its markdown rendered beside the code", async (t) => {
   if (!(await tab.waitFor({ timeout: 10000 }).then(() => true, () => false)) && (await statusText()) === idle()) {
     t.diagnostic("Explain: the first choice never reached the server (no run, no status); chose it again");
     await shot("04b-explain-chosen-again");
-    await selectFromLine(4);
-    await openActionMenu();
+    await openActionMenu(4);
     await choose("AI: Explain (cheap · rl-cheap)");
   }
   spent = { today: spent.today + cost(tokensIn, tokensOut, 1, 4), session: spent.session + cost(tokensIn, tokensOut, 1, 4) };
@@ -481,8 +483,7 @@ test("the Markdown spend report stays a command", async () => {
 test("cancelling a running action from its progress notification leaves the text unchanged", async () => {
   await script({ rules: [{ contains: "Refactor the selected code", reply: { text: fence(REFACTORED), chunks: 10, chunk_delay: 0.4, prompt_tokens: 1000, completion_tokens: 200 } }] });
   await openFile("area.py");
-  await selectFromLine(4);
-  await openActionMenu();
+  await openActionMenu(4);
   await choose("AI: Refactor (mid · rl-mid)");
   const toast = page.locator(".notification-toast").filter({ hasText: "AI: Refactor" });
   await toast.waitFor();
@@ -499,8 +500,7 @@ test("cancelling a running action from its progress notification leaves the text
 
 test("editing the document while a slow action runs: the stale edit does not land", async () => {
   await script({ rules: [{ contains: "Refactor the selected code", reply: { text: fence(REFACTORED), chunks: 10, chunk_delay: 0.3, prompt_tokens: 1000, completion_tokens: 200 } }] });
-  await selectFromLine(4);
-  await openActionMenu();
+  await openActionMenu(4);
   await choose("AI: Refactor (mid · rl-mid)");
   await expectStatus(/rl-mid · /);
   // the user goes on typing inside the code the model is rewriting
@@ -542,8 +542,7 @@ test("the dashboard reloads when a run finishes", async () => {
   const tokensIn = 400, tokensOut = 50, price = cost(400, 50, 1, 4);
   await script({ rules: [{ contains: "Explain what the selected code", reply: { text: EXPLANATION, prompt_tokens: tokensIn, completion_tokens: tokensOut } }] });
   await openFile("area.py");
-  await selectFromLine(4);
-  await openActionMenu();
+  await openActionMenu(4);
   await choose("AI: Explain (cheap · rl-cheap)");
   spent = { today: spent.today + price, session: spent.session + price };
   // the status bar's new figures, as shown there, are what the page must show
