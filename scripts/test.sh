@@ -80,7 +80,8 @@ rc=0
 say "pytest: the suite but the timing tests, on ${ROUTERLS_TEST_WORKERS:-3} workers"
 .venv/bin/python -m pytest -q -n "${ROUTERLS_TEST_WORKERS:-3}" --dist loadfile -m "not timing" || rc=$?
 say "pytest: the timing tests, one at a time"
-# what else is using the CPU as they start (anything the suite left running would show here)
+# what is running as they start, busiest first (CPU % over each one's life, then its age in s):
+# anything the suite left running would show here
 ps -eo pcpu=,etimes=,comm= --sort=-pcpu | head -5 | sed 's/^/  busy: /'
 .venv/bin/python -m pytest -q -m timing || { r=$?; [ "$rc" != 0 ] || rc=$r; }
 say "done (exit $rc)"

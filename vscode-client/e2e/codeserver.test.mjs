@@ -174,9 +174,19 @@ async function shot(name) {
 async function openFile(name) {
   await page.locator(".explorer-folders-view .monaco-list-row").filter({ hasText: name }).first().click();
   await page.locator(".part.editor .tab.active").filter({ hasText: name }).waitFor();
-  // into the text, below its last line (no word there for a hover to explain)
+  await clickIntoEditor();
+}
+
+/** A click into the text, below its last line (no word there for a hover to explain). */
+async function clickIntoEditor() {
   await page.locator(".part.editor .editor-instance .monaco-editor .overflow-guard").first()
     .click({ position: { x: 600, y: 500 } });
+}
+
+/** The page as it is, for a step that cannot go on: `<name>.png` and its DOM as `<name>.html`. */
+async function keepPage(name) {
+  fs.writeFileSync(path.join(SHOTS, `${name}.html`), await page.content());
+  await shot(name);
 }
 
 /** Select from line `from` (1-based) to the end of the document, and see it selected: keys sent
@@ -185,10 +195,7 @@ async function openFile(name) {
 async function selectFromLine(from) {
   const selection = page.locator('[id="status.editor.selection"]');
   for (let attempt = 0; attempt < 3; attempt++) {
-    if (attempt) {
-      await page.locator(".part.editor .editor-instance .monaco-editor .overflow-guard").first()
-        .click({ position: { x: 600, y: 500 } });
-    }
+    if (attempt) await clickIntoEditor();
     await page.keyboard.press("Control+Home");
     for (let i = 1; i < from; i++) await page.keyboard.press("ArrowDown");
     await page.keyboard.press("Home");
@@ -206,8 +213,7 @@ async function openActionMenu(from) {
   await selectFromLine(from);
   const bulb = page.locator('.part.editor .lightBulbWidget, .part.editor [class*="codicon-gutter-lightbulb"]');
   await bulb.first().waitFor({ state: "visible", timeout: 20000 }).catch(async (e) => {
-    fs.writeFileSync(path.join(SHOTS, "dom.html"), await page.content());
-    await shot("no-lightbulb");
+    await keepPage("no-lightbulb");
     throw e;
   });
   const menu = page.locator(".action-widget");
@@ -233,8 +239,7 @@ async function openActionMenu(from) {
     if (shown) break;
   }
   await menu.locator(".monaco-list-row").first().waitFor({ state: "visible", timeout: 1000 }).catch(async (e) => {
-    fs.writeFileSync(path.join(SHOTS, "dom-no-menu.html"), await page.content());
-    await shot("no-action-menu");
+    await keepPage("no-action-menu");
     throw e;
   });
   return (await menu.locator(".monaco-list-row").allInnerTexts()).map((t) => t.replace(/\s+/g, " ").trim());
@@ -244,8 +249,8 @@ async function openActionMenu(from) {
 async function choose(title) {
   const focused = page.locator(".action-widget .monaco-list-row.focused");
   let got = "";
-  // a menu refreshed under the key (new results for the same request) would send Enter to the
-  // editor, where it replaces the selection: press it only on a menu that has held still
+  // press Enter only on a row that has held the focus for 300 ms (a menu redrawn under the key
+  // might send it elsewhere; once suspected in CI, not seen: the run's screenshot showed otherwise)
   for (let round = 0; round < 3 && !got.includes(title); round++) {
     for (let i = 0; i < 20 && !(await focused.innerText().catch(() => "")).includes(title); i++) {
       await page.keyboard.press("ArrowDown");
